@@ -1,0 +1,89 @@
+"""Configuration: safe defaults, then ``instance/config.py``, then ``SURVEY_*`` environment
+variables, then the test config (later wins).
+
+``DATABASE_URL`` is the one database setting users give; it is translated into Flask-SQLAlchemy's
+keys here. With nothing set the service uses ``instance/survey.sqlite3`` and a secret key that is
+generated once and kept in ``instance/secret_key``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+
+class Defaults:
+    DATABASE_URL: str | None = None  # None: the SQLite file in the instance folder
+    SECRET_KEY: str | None = None  # None: generated and kept in the instance folder
+    # Request limits (promise S9): a submission of the op-ed questionnaire is about 4 KB.
+    MAX_CONTENT_LENGTH = 256 * 1024
+    JSON_MAX_DEPTH = 20
+    TEXT_ANSWER_MAX_LENGTH = 5000
+    # SQLAlchemy pool: bounded waits, dead connections detected before use (promises R6, R9).
+    DB_POOL_TIMEOUT = 10
+    # Public API and its OpenAPI document.
+    API_TITLE = "Citizen survey API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api/v1"
+    OPENAPI_JSON_PATH = "openapi.json"
+    JSON_SORT_KEYS = False
+
+
+def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
+    """Fill ``app.config`` in precedence order and derive the SQLAlchemy settings."""
+    app.config.from_object(Defaults)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env(prefix="SURVEY")
+    if test_config:
+        app.config.from_mapping(test_config)
+
+    instance = Path(app.instance_path)
+    url = app.config["DATABASE_URL"] or f"sqlite:///{instance / 'survey.sqlite3'}"
+    app.config["DATABASE_URL"] = url = normalise_database_url(url)
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(url, app.config))
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _instance_secret_key(instance)
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the common ``postgres://`` and ``postgresql://`` forms and use psycopg 3 for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+def engine_options(url: str, config: dict[str, Any]) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 10}}
+    return {"pool_pre_ping": True, "pool_timeout": config["DB_POOL_TIMEOUT"]}
+
+
+def _instance_secret_key(instance: Path) -> str:
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text(encoding="ascii").strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    # Written to a private temporary file, then linked into place: link() fails if another worker
+    # won the race, and then both use the winner's key.
+    tmp = instance / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        key = path.read_text(encoding="ascii").strip()
+    finally:
+        tmp.unlink()
+    return key

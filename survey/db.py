@@ -1,0 +1,78 @@
+"""Database foundation: the declarative base, the Flask-SQLAlchemy handle and the unit of work.
+
+Only :func:`unit_of_work` commits. Services open one, add and flush inside it, and return; a
+nested call joins the outer unit of work instead of committing early, so one service call that
+calls another is still one transaction. Anything raised inside rolls the whole unit back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase
+
+# Named constraints, so that migrations (and SQLite batch mode) can address them by name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+
+_DEPTH_KEY = "survey_uow_depth"
+
+
+@contextmanager
+def unit_of_work() -> Iterator[None]:
+    """Run the block as one transaction: commit on success, roll back on any exception.
+
+    Re-entrant: an inner ``unit_of_work`` joins the outer one and leaves committing to it.
+    """
+    session = db.session()
+    depth = session.info.get(_DEPTH_KEY, 0)
+    session.info[_DEPTH_KEY] = depth + 1
+    try:
+        yield
+        if depth == 0:
+            session.commit()
+    except BaseException:
+        if depth == 0:
+            session.rollback()
+        raise
+    finally:
+        session.info[_DEPTH_KEY] = depth
+
+
+def tune_sqlite(engine: Engine) -> None:
+    """Apply the embedded-default settings the ceilings report measured (WAL, NORMAL, busy timeout).
+
+    pysqlite's own transaction handling is switched off and ``BEGIN IMMEDIATE`` issued instead, so
+    that a writer takes the write lock at the start of its transaction (no lock upgrade deadlocks)
+    and SAVEPOINTs work (SQLAlchemy's documented pysqlite recipe).
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # noqa: ANN001 - DB-API objects are untyped
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):  # noqa: ANN001
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

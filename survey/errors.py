@@ -1,0 +1,148 @@
+"""Domain exceptions and their one mapping to HTTP problem documents (RFC 9457).
+
+Services raise ``<Thing><Problem>Error``; nothing else decides status codes. Every error the app
+returns, domain or HTTP or unexpected, is ``application/problem+json`` with ``type``, ``title``,
+``status``, ``detail``, a machine-readable ``code`` and, for validation, ``errors``. No body ever
+carries a traceback, SQL or a file path.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class SurveyError(Exception):
+    """Base of every domain error: a status, a stable code and a human title."""
+
+    status = 400
+    code = "bad_request"
+    title = "Bad request"
+
+    def __init__(self, detail: str | None = None, errors: dict[str, Any] | None = None) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = errors
+
+
+class NotFoundError(SurveyError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class QuestionnaireNotFoundError(NotFoundError):
+    code, title = "questionnaire_not_found", "No such questionnaire"
+
+
+class QuestionnaireNotOpenError(SurveyError):
+    status, code, title = 409, "questionnaire_not_open", "The questionnaire is not open"
+
+    def __init__(self, status_name: str) -> None:
+        super().__init__(f"The questionnaire is {status_name} and accepts no responses.")
+        self.code = f"questionnaire_{status_name}"
+
+
+class VersionNotFoundError(SurveyError):
+    status, code, title = 409, "version_not_published", "No such published version"
+
+
+class IllegalTransitionError(SurveyError):
+    status, code, title = 409, "illegal_transition", "That change of status is not allowed"
+
+
+class DefinitionInvalidError(SurveyError):
+    status, code, title = 422, "definition_invalid", "The questionnaire definition is invalid"
+
+
+class SubmissionInvalidError(SurveyError):
+    status, code, title = 422, "submission_invalid", "The submission is invalid"
+
+
+class SubmissionConflictError(SurveyError):
+    status, code, title = 409, "submission_conflict", "A different submission with this id exists"
+
+
+class ServiceUnavailableError(SurveyError):
+    status, code, title = 503, "service_unavailable", "The service is briefly unavailable"
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    code: str | None = None,
+    errors: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    body["detail"] = detail or title
+    body["code"] = code or _slug(title)
+    if errors is not None:
+        body["errors"] = errors
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = PROBLEM_JSON
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _slug(title: str) -> str:
+    return "_".join("".join(c if c.isalnum() else " " for c in title.lower()).split())
+
+
+def _handle_domain_error(error: SurveyError) -> Response:
+    headers = {"Retry-After": "5"} if error.status == 503 else None
+    return problem(error.status, error.title, error.detail, error.code, error.errors, headers)
+
+
+def _handle_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    errors = None
+    data = getattr(error, "data", None)  # webargs / flask-smorest attach validation messages here
+    if isinstance(data, dict) and "messages" in data:
+        errors = _unwrap_locations(data["messages"])
+    detail = error.description if isinstance(error.description, str) else None
+    title = error.name
+    if status == 422 and errors is not None:
+        title, detail = SubmissionInvalidError.title, "The request has invalid fields."
+    extra = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    return problem(status, title, detail, None, errors, extra)
+
+
+def _unwrap_locations(messages: dict[str, Any]) -> dict[str, Any]:
+    """webargs keys errors by location ({"json": {...}}); clients only ever send JSON bodies."""
+    if set(messages) <= {"json", "query", "view_args", "form"}:
+        merged: dict[str, Any] = {}
+        for part in messages.values():
+            merged.update(part)
+        return merged
+    return messages
+
+
+def _handle_database_error(error: Exception) -> Response:
+    # Connection loss, pool exhaustion, a database restart: the request did not complete and
+    # left nothing behind (the unit of work rolled back), so the client may retry.
+    log.warning("database unavailable: %s", type(error).__name__)
+    return _handle_domain_error(ServiceUnavailableError())
+
+
+def _handle_unexpected(error: Exception) -> Response:
+    log.exception("unhandled error")
+    return problem(500, "Internal server error", "An unexpected error occurred.", "internal_error")
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(SurveyError, _handle_domain_error)
+    app.register_error_handler(HTTPException, _handle_http_exception)
+    for unavailable in (OperationalError, InterfaceError, PoolTimeoutError):
+        app.register_error_handler(unavailable, _handle_database_error)
+    app.register_error_handler(Exception, _handle_unexpected)

@@ -1,0 +1,200 @@
+"""Questionnaire services: look-ups, versions, publishing, seeding, and the per-version catalog.
+
+A published version never changes, so everything derived from it (the answer schema, the ids of its
+questions and options) is compiled once per process into a :class:`VersionCatalog` and cached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from survey.db import db, unit_of_work
+from survey.errors import QuestionnaireNotFoundError, VersionNotFoundError
+from survey.questionnaires.definition import checksum, iter_questions, validate_definition
+from survey.questionnaires.models import (
+    Option,
+    Question,
+    Questionnaire,
+    QuestionItem,
+    QuestionnaireVersion,
+)
+from survey.questionnaires.types import get_type
+
+SHIPPED_DEFINITIONS = Path(__file__).parent / "definitions"
+
+
+def today() -> dt.date:
+    """The current UTC day: the only clock precision this service records."""
+    return dt.datetime.now(dt.UTC).date()
+
+
+def get_questionnaire(code: str) -> Questionnaire:
+    questionnaire = db.session.scalar(select(Questionnaire).where(Questionnaire.code == code))
+    if questionnaire is None:
+        raise QuestionnaireNotFoundError(f"There is no questionnaire {code!r}.")
+    return questionnaire
+
+
+def list_open_questionnaires() -> list[tuple[Questionnaire, QuestionnaireVersion]]:
+    """Open questionnaires (by their dates too) with their current published version."""
+    day = today()
+    rows = db.session.scalars(
+        select(Questionnaire).where(Questionnaire.status == "open").order_by(Questionnaire.code)
+    )
+    result = []
+    for questionnaire in rows:
+        version = current_version(questionnaire)
+        if version is not None and questionnaire.effective_status(day) == "open":
+            result.append((questionnaire, version))
+    return result
+
+
+def current_version(questionnaire: Questionnaire) -> QuestionnaireVersion | None:
+    """The newest published version, or None if nothing was published yet."""
+    return db.session.scalar(
+        select(QuestionnaireVersion)
+        .where(
+            QuestionnaireVersion.questionnaire_id == questionnaire.id,
+            QuestionnaireVersion.published_on.is_not(None),
+        )
+        .order_by(QuestionnaireVersion.number.desc())
+        .limit(1)
+    )
+
+
+def published_version(questionnaire: Questionnaire, number: int | None = None) -> QuestionnaireVersion:
+    """The version a submission answers: the one it names, else the current one."""
+    if number is None:
+        version = current_version(questionnaire)
+    else:
+        version = db.session.scalar(
+            select(QuestionnaireVersion).where(
+                QuestionnaireVersion.questionnaire_id == questionnaire.id,
+                QuestionnaireVersion.number == number,
+                QuestionnaireVersion.published_on.is_not(None),
+            )
+        )
+    if version is None:
+        raise VersionNotFoundError(f"Version {number} of {questionnaire.code!r} is not published.")
+    return version
+
+
+def add_version(questionnaire: Questionnaire, definition: dict[str, Any]) -> QuestionnaireVersion:
+    """Add a draft version holding an already validated definition."""
+    with unit_of_work():
+        number = 1 + max((v.number for v in questionnaire.versions), default=0)
+        version = QuestionnaireVersion(
+            questionnaire=questionnaire, number=number, definition=definition, checksum=checksum(definition)
+        )
+        db.session.add(version)
+        db.session.flush()
+    return version
+
+
+def publish_version(version: QuestionnaireVersion) -> QuestionnaireVersion:
+    """Freeze a version: check it is complete in every language and write its normalised rows."""
+    with unit_of_work():
+        definition = validate_definition(version.definition, require_complete=True)
+        for position, (section, spec) in enumerate(iter_questions(definition)):
+            kind = get_type(spec["type"])
+            question = Question(
+                code=spec["code"],
+                type=spec["type"],
+                section=section,
+                position=position,
+                required=spec["required"],
+                demographic=spec["demographic"],
+            )
+            question.options = [
+                Option(code=o.code, position=i, value=o.value, non_substantive=o.non_substantive)
+                for i, o in enumerate(kind.options(spec))
+            ]
+            question.items = [QuestionItem(code=c, position=i) for i, c in enumerate(kind.items(spec))]
+            version.questions.append(question)
+        version.published_on = today()
+        db.session.flush()
+    return version
+
+
+def seed_shipped_questionnaires(directory: Path = SHIPPED_DEFINITIONS) -> list[tuple[str, str]]:
+    """Load, publish and open every questionnaire shipped with the package.
+
+    Idempotent: a questionnaire whose newest version has the same checksum is left alone; a
+    changed shipped definition becomes a new published version. Returns ``(code, what happened)``.
+    """
+    report = []
+    for path in sorted(directory.glob("*.json")):
+        definition = validate_definition(json.loads(path.read_text(encoding="utf-8")))
+        with unit_of_work():
+            code = definition["code"]
+            questionnaire = db.session.scalar(select(Questionnaire).where(Questionnaire.code == code))
+            if questionnaire is None:
+                questionnaire = Questionnaire(
+                    code=code, default_language=definition["default_language"], results_public=True
+                )
+                db.session.add(questionnaire)
+                action = "created and opened"
+            else:
+                latest = questionnaire.versions[-1] if questionnaire.versions else None
+                if latest is not None and latest.checksum == checksum(definition) and latest.is_published:
+                    report.append((code, "unchanged"))
+                    continue
+                action = "new version published"
+            publish_version(add_version(questionnaire, definition))
+            if questionnaire.status == "draft":
+                questionnaire.open()
+            report.append((code, action))
+    return report
+
+
+@dataclass
+class VersionCatalog:
+    """Everything about one published version needed on the submission path, resolved once."""
+
+    version_id: int
+    number: int
+    questionnaire_code: str
+    definition: dict[str, Any]
+    languages: tuple[str, ...]
+    questions: dict[str, dict[str, Any]]
+    question_ids: dict[str, int]
+    option_ids: dict[tuple[str, str], int]
+    item_ids: dict[tuple[str, str], int]
+    answer_schema: type = field(repr=False, default=type)
+
+
+def catalog_for(version: QuestionnaireVersion) -> VersionCatalog:
+    cache: dict[int, VersionCatalog] = current_app.extensions["survey"]["catalogs"]
+    catalog = cache.get(version.id)
+    if catalog is None:
+        catalog = cache[version.id] = _compile_catalog(version)
+    return catalog
+
+
+def _compile_catalog(version: QuestionnaireVersion) -> VersionCatalog:
+    from survey.responses.schemas import build_answer_schema  # the answer schema lives with responses
+
+    definition = version.definition
+    questions = {spec["code"]: spec for _section, spec in iter_questions(definition)}
+    rows = db.session.scalars(select(Question).where(Question.version_id == version.id)).all()
+    option_ids = {(q.code, o.code): o.id for q in rows for o in q.options}
+    item_ids = {(q.code, i.code): i.id for q in rows for i in q.items}
+    return VersionCatalog(
+        version_id=version.id,
+        number=version.number,
+        questionnaire_code=definition["code"],
+        definition=definition,
+        languages=tuple(lang["code"] for lang in definition["languages"]),
+        questions=questions,
+        question_ids={q.code: q.id for q in rows},
+        option_ids=option_ids,
+        item_ids=item_ids,
+        answer_schema=build_answer_schema(definition),
+    )

@@ -1,0 +1,75 @@
+"""Responses and their answers.
+
+Privacy by construction: a response has a random UUID, the day it arrived, the language and channel,
+and two hashes (of the client's ``submission_id`` and of the canonical payload) that make resubmission
+idempotent. There is deliberately no column that could hold an IP address, a user agent, a cookie, a
+session or account id, or a time of day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from survey.db import Base
+
+CHANNELS = ("web", "api", "import")
+
+
+class Response(Base):
+    __tablename__ = "responses"
+    __table_args__ = (
+        UniqueConstraint("questionnaire_id", "submission_key"),
+        CheckConstraint(f"channel IN {CHANNELS}", name="channel"),
+        Index("ix_responses_questionnaire_day", "questionnaire_id", "submitted_on"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    questionnaire_id: Mapped[int] = mapped_column(ForeignKey("questionnaires.id", ondelete="CASCADE"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("questionnaire_versions.id"), index=True)
+    language: Mapped[str] = mapped_column(String(35))
+    channel: Mapped[str] = mapped_column(String(8))
+    submitted_on: Mapped[dt.date] = mapped_column(Date)
+    # SHA-256 of the client's submission_id and of the canonical payload (hex).
+    submission_key: Mapped[str] = mapped_column(String(64))
+    payload_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Answer(Base):
+    """One stored value: a chosen option, a matrix row's point, a rank, a number or a text.
+
+    The primary key (response, question, seq) is also the export order; ``(question_id, option_id)``
+    serves per-question counts and cross-tabs (see research/perf-ceilings.md).
+    """
+
+    __tablename__ = "answers"
+    __table_args__ = (Index("ix_answers_question_option", "question_id", "option_id"),)
+
+    response_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True
+    )
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("question_items.id"))
+    option_id: Mapped[int | None] = mapped_column(ForeignKey("options.id"))
+    number: Mapped[float | None] = mapped_column(Float)
+    text: Mapped[str | None] = mapped_column(Text)
+    rank: Mapped[int | None] = mapped_column(SmallInteger)
+
+
+__all__ = ["Answer", "Response", "CHANNELS", "Integer"]

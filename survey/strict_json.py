@@ -1,0 +1,98 @@
+"""Strict JSON decoding for every request body (promise S9).
+
+Python's ``json`` accepts things a validating service must not: duplicate keys (the last one
+silently wins), ``NaN``/``Infinity`` and ``1e999`` (which becomes ``inf``), and arbitrarily deep
+nesting (a ``RecursionError`` deep enough). Here each of those is a 400 with a clear reason.
+Lone surrogates pass JSON decoding and are refused later by the answer validation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import BadRequest
+
+
+class StrictJSONError(BadRequest):
+    """The body is not acceptable JSON; the description says why."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise StrictJSONError(f"Duplicate key {key!r} in JSON body.")
+        result[key] = value
+    return result
+
+
+def _no_constants(name: str) -> Any:
+    raise StrictJSONError(f"{name} is not a valid JSON number.")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise StrictJSONError("Number out of range in JSON body.")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    # Anything longer cannot be a valid answer, and very long digit strings cost quadratic time.
+    if len(text.lstrip("-")) > 19:
+        raise StrictJSONError("Integer out of range in JSON body.")
+    return int(text)
+
+
+def _depth_before_parsing(text: str, limit: int) -> None:
+    """Reject nesting deeper than ``limit`` with a linear scan, before the recursive parser runs."""
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                raise StrictJSONError(f"JSON nested deeper than {limit} levels.")
+        elif char in "]}":
+            depth -= 1
+
+
+def loads_strict(data: str | bytes, max_depth: int = 20) -> Any:
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise StrictJSONError("The body is not valid UTF-8.") from error
+    _depth_before_parsing(data, max_depth)
+    try:
+        return json.loads(
+            data,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constants,
+            parse_float=_finite_float,
+            parse_int=_bounded_int,
+        )
+    except json.JSONDecodeError as error:
+        raise StrictJSONError(f"Invalid JSON: {error.msg} at position {error.pos}.") from error
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """Flask's JSON provider with strict decoding; encoding is unchanged (UTF-8, no ASCII escapes)."""
+
+    ensure_ascii = False
+    sort_keys = False
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return loads_strict(s, self._app.config.get("JSON_MAX_DEPTH", 20))
