@@ -43,9 +43,7 @@ class QuestionField(fields.Field):
 
 
 class LanguageSchema(Strict):
-    code = fields.String(
-        required=True, validate=validate.Regexp(LANGUAGE_PATTERN, error="not a BCP 47 language tag")
-    )
+    code = fields.String(required=True, validate=validate.Regexp(LANGUAGE_PATTERN, error="not a BCP 47 language tag"))
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
 
 
@@ -192,11 +190,15 @@ def validate_definition(raw: Any, require_complete: bool = True) -> dict[str, An
     """
     if not isinstance(raw, dict):
         raise DefinitionInvalidError("The definition must be a JSON object.", {"problems": ["must be an object"]})
-    declared = {
-        lang["code"]
-        for lang in raw.get("languages") or []
-        if isinstance(lang, dict) and isinstance(lang.get("code"), str)
-    } if isinstance(raw.get("languages"), list) else set()
+    declared = (
+        {
+            lang["code"]
+            for lang in raw.get("languages") or []
+            if isinstance(lang, dict) and isinstance(lang.get("code"), str)
+        }
+        if isinstance(raw.get("languages"), list)
+        else set()
+    )
     with definition_languages(declared, require_complete):
         try:
             return _without_nulls(DefinitionSchema().load(raw))

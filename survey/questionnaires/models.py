@@ -131,9 +131,7 @@ class Question(Base):
 
     version: Mapped[QuestionnaireVersion] = relationship(back_populates="questions")
     options: Mapped[list[Option]] = relationship(order_by="Option.position", cascade="all, delete-orphan")
-    items: Mapped[list[QuestionItem]] = relationship(
-        order_by="QuestionItem.position", cascade="all, delete-orphan"
-    )
+    items: Mapped[list[QuestionItem]] = relationship(order_by="QuestionItem.position", cascade="all, delete-orphan")
 
 
 class Option(Base):

@@ -21,8 +21,8 @@ from survey.questionnaires.definition import checksum, iter_questions, validate_
 from survey.questionnaires.models import (
     Option,
     Question,
-    Questionnaire,
     QuestionItem,
+    Questionnaire,
     QuestionnaireVersion,
 )
 from survey.questionnaires.types import get_type
@@ -45,9 +45,7 @@ def get_questionnaire(code: str) -> Questionnaire:
 def list_open_questionnaires() -> list[tuple[Questionnaire, QuestionnaireVersion]]:
     """Open questionnaires (by their dates too) with their current published version."""
     day = today()
-    rows = db.session.scalars(
-        select(Questionnaire).where(Questionnaire.status == "open").order_by(Questionnaire.code)
-    )
+    rows = db.session.scalars(select(Questionnaire).where(Questionnaire.status == "open").order_by(Questionnaire.code))
     result = []
     for questionnaire in rows:
         version = current_version(questionnaire)
@@ -84,6 +82,31 @@ def published_version(questionnaire: Questionnaire, number: int | None = None) -
     if version is None:
         raise VersionNotFoundError(f"Version {number} of {questionnaire.code!r} is not published.")
     return version
+
+
+def create_questionnaire(raw_definition: Any, results_public: bool = False) -> Questionnaire:
+    """Create a draft questionnaire whose version 1 holds the given definition."""
+    definition = validate_definition(raw_definition, require_complete=False)
+    with unit_of_work():
+        questionnaire = Questionnaire(
+            code=definition["code"],
+            status="draft",
+            default_language=definition["default_language"],
+            results_public=results_public,
+        )
+        db.session.add(questionnaire)
+        add_version(questionnaire, definition)
+    return questionnaire
+
+
+def open_questionnaire(questionnaire: Questionnaire) -> Questionnaire:
+    """Publish the newest version if it is still a draft, then open the questionnaire."""
+    with unit_of_work():
+        latest = questionnaire.versions[-1]
+        if not latest.is_published:
+            publish_version(latest)
+        questionnaire.open()
+    return questionnaire
 
 
 def add_version(questionnaire: Questionnaire, definition: dict[str, Any]) -> QuestionnaireVersion:
@@ -136,20 +159,19 @@ def seed_shipped_questionnaires(directory: Path = SHIPPED_DEFINITIONS) -> list[t
             code = definition["code"]
             questionnaire = db.session.scalar(select(Questionnaire).where(Questionnaire.code == code))
             if questionnaire is None:
-                questionnaire = Questionnaire(
-                    code=code, default_language=definition["default_language"], results_public=True
-                )
-                db.session.add(questionnaire)
+                questionnaire = create_questionnaire(definition, results_public=True)
                 action = "created and opened"
             else:
                 latest = questionnaire.versions[-1] if questionnaire.versions else None
                 if latest is not None and latest.checksum == checksum(definition) and latest.is_published:
                     report.append((code, "unchanged"))
                     continue
+                add_version(questionnaire, definition)
                 action = "new version published"
-            publish_version(add_version(questionnaire, definition))
             if questionnaire.status == "draft":
-                questionnaire.open()
+                open_questionnaire(questionnaire)
+            else:
+                publish_version(questionnaire.versions[-1])
             report.append((code, action))
     return report
 

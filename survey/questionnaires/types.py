@@ -27,8 +27,9 @@ from survey.questionnaires.fields import (
     OptionSchema,
     RowSchema,
     ScaleSchema,
-    StrictInteger,
     Strict,
+    StrictInteger,
+    StrictNumber,
     clean_text,
     duplicate_code_errors,
 )
@@ -166,7 +167,9 @@ class ChoiceQuestionSchema(QuestionSchema):
             if option.get("exclusive") and data.get("type") != "multiple_choice":
                 errors.setdefault(index, {})["exclusive"] = ["only multiple_choice options can be exclusive"]
             if data.get("ordinal") and not option.get("non_substantive") and option.get("value") is None:
-                errors.setdefault(index, {})["value"] = ["an ordinal question needs a value on every substantive option"]
+                errors.setdefault(index, {})["value"] = [
+                    "an ordinal question needs a value on every substantive option"
+                ]
         if errors:
             raise ma.ValidationError({"options": errors})
 
@@ -251,7 +254,9 @@ def _scale_errors(scale: dict[str, Any] | None) -> dict[str, Any]:
         if point.get("value") is None:
             point_errors.setdefault(index, {})["value"] = ["every scale point needs a value"]
         elif point["value"] != index + 1:
-            point_errors.setdefault(index, {})["value"] = [f"scale points are valued 1..n in order; expected {index + 1}"]
+            point_errors.setdefault(index, {})["value"] = [
+                f"scale points are valued 1..n in order; expected {index + 1}"
+            ]
     if point_errors:
         errors["points"] = point_errors
     point_codes = {p.get("code") for p in points}
@@ -474,8 +479,8 @@ class Ranking(QuestionType):
 
 
 class NumberQuestionSchema(QuestionSchema):
-    min = fields.Float(load_default=None, allow_none=True, allow_nan=False)
-    max = fields.Float(load_default=None, allow_none=True, allow_nan=False)
+    min = StrictNumber(load_default=None, allow_none=True)
+    max = StrictNumber(load_default=None, allow_none=True)
     integer = fields.Boolean(load_default=False)
 
     @validates_schema

@@ -25,4 +25,3 @@ class Responses(MethodView):
         """Submit one response; resubmitting the same submission_id never stores it twice."""
         result = submit_response(code, json_body(), channel="api")
         return result.receipt, 201 if result.created else 200
-

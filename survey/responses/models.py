@@ -17,7 +17,6 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
-    Integer,
     SmallInteger,
     String,
     Text,
@@ -60,9 +59,7 @@ class Answer(Base):
     __tablename__ = "answers"
     __table_args__ = (Index("ix_answers_question_option", "question_id", "option_id"),)
 
-    response_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True
-    )
+    response_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True)
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"), primary_key=True)
     seq: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     item_id: Mapped[int | None] = mapped_column(ForeignKey("question_items.id"))
@@ -71,5 +68,3 @@ class Answer(Base):
     text: Mapped[str | None] = mapped_column(Text)
     rank: Mapped[int | None] = mapped_column(SmallInteger)
 
-
-__all__ = ["Answer", "Response", "CHANNELS", "Integer"]

@@ -1,0 +1,49 @@
+# The two commands of the README: `make run` and `make test`. Each does its own set-up on a
+# fresh machine (a virtual environment in .venv with the pinned requirements).
+
+PYTHON ?= python3
+VENV ?= .venv
+PORT ?= 5000
+WORKERS ?= 2
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+
+.PHONY: run test lint format setup translations clean
+
+run: $(VENV)/.runtime translations
+	$(FLASK) db upgrade
+	$(FLASK) survey seed
+	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --access-logfile - \
+		--access-logformat '%(m)s %(U)s %(s)s %(b)s %(M)sms' wsgi:app
+
+test: $(VENV)/.dev translations
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check survey tests migrations
+	$(BIN)/ruff format --check survey tests
+
+format: $(VENV)/.dev
+	$(BIN)/ruff format survey tests
+	$(BIN)/ruff check --fix survey tests
+
+setup: $(VENV)/.dev
+
+# Compiled message catalogs (.mo) are build output, made from the committed .po files.
+translations: $(VENV)/.runtime
+	@if ls survey/translations/*/LC_MESSAGES/*.po >/dev/null 2>&1; then \
+		$(BIN)/pybabel compile --use-fuzzy -q -d survey/translations; fi
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,157 @@
+"""Idempotency under real concurrency: a gunicorn server with several workers, threads released
+together by a barrier, on a database of its own (PostgreSQL proves it; SQLite must hold too)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from survey.responses.models import Answer, Response
+from tests.conftest import fresh_database
+from tests.factories import dialogue_answers, submission
+
+ROOT = Path(__file__).resolve().parents[2]
+URL = "/api/v1/questionnaires/dialogue_2022/responses"
+# dialogue_answers(): 10 questions answered, two of them (a multiple choice, a ranking) with two values
+ROWS_PER_RESPONSE = 12
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _post(port: int, body: dict) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request("POST", URL, json.dumps(body), {"Content-Type": "application/json"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def _wait_healthy(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            connection.request("GET", "/health")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+        finally:
+            connection.close()
+    raise RuntimeError("gunicorn did not become healthy")
+
+
+@pytest.fixture(scope="module")
+def server(database_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
+    """gunicorn (3 workers x 8 threads) serving a freshly migrated and seeded database."""
+    with fresh_database(database_kind, tmp_path_factory.mktemp("live")) as url:
+        env = {**os.environ, "SURVEY_DATABASE_URL": url, "SURVEY_SECRET_KEY": "concurrency-test"}
+        flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
+        subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
+        subprocess.run([*flask, "survey", "seed"], cwd=ROOT, env=env, check=True, capture_output=True)
+        port = _free_port()
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "3",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "8",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        try:
+            _wait_healthy(port, process)
+            yield port, url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _stored(url: str) -> tuple[int, int]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return (
+                connection.scalar(select(func.count()).select_from(Response)),
+                connection.scalar(select(func.count()).select_from(Answer)),
+            )
+    finally:
+        engine.dispose()
+
+
+def _together(bodies: list[dict], port: int) -> list[int]:
+    """POST every body from its own thread, all released at the same instant."""
+    barrier = threading.Barrier(len(bodies))
+    statuses: list[int] = [0] * len(bodies)
+
+    def send(index: int) -> None:
+        barrier.wait()
+        statuses[index] = _post(port, bodies[index])
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return statuses
+
+
+def test_twenty_identical_concurrent_submissions_store_one(server):
+    port, url = server
+    before = _stored(url)
+    body = submission(answers=dialogue_answers())
+    statuses = _together([body] * 20, port)
+    counts = Counter(statuses)
+    assert set(counts) <= {201, 200}, counts
+    assert counts[201] == 1, counts
+    after = _stored(url)
+    assert after[0] - before[0] == 1
+    answers_per_response = after[1] - before[1]
+
+    conflicting = {**body, "language": "sq"}
+    assert _post(port, conflicting) == 409
+    assert _stored(url) == after
+    assert answers_per_response == ROWS_PER_RESPONSE
+
+
+def test_two_hundred_distinct_concurrent_submissions_store_two_hundred(server):
+    port, url = server
+    before = _stored(url)
+    bodies = [submission(answers=dialogue_answers()) for _ in range(200)]
+    statuses = []
+    for batch in range(0, 200, 50):  # 4 waves of 50 threads released together
+        statuses += _together(bodies[batch : batch + 50], port)
+    assert Counter(statuses) == {201: 200}
+    after = _stored(url)
+    assert after[0] - before[0] == 200
+    assert after[1] - before[1] == 200 * ROWS_PER_RESPONSE
