@@ -67,4 +67,3 @@ class Answer(Base):
     number: Mapped[float | None] = mapped_column(Float)
     text: Mapped[str | None] = mapped_column(Text)
     rank: Mapped[int | None] = mapped_column(SmallInteger)
-
