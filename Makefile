@@ -8,7 +8,7 @@ WORKERS ?= 2
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint format setup translations clean
+.PHONY: run test lint format setup translations messages cyrillic clean
 
 run: $(VENV)/.runtime translations
 	$(FLASK) db upgrade
@@ -31,8 +31,17 @@ setup: $(VENV)/.dev
 
 # Compiled message catalogs (.mo) are build output, made from the committed .po files.
 translations: $(VENV)/.runtime
-	@if ls survey/translations/*/LC_MESSAGES/*.po >/dev/null 2>&1; then \
-		$(BIN)/pybabel compile --use-fuzzy -q -d survey/translations; fi
+	$(FLASK) survey compile-translations
+
+# After changing page texts: extract them, merge into the catalogs, translate sq and sr_Latn,
+# then `make cyrillic` (sr_Cyrl is always transliterated from sr_Latn, never edited by hand).
+messages: $(VENV)/.runtime
+	$(BIN)/pybabel extract -F babel.cfg -k gettext -k _ --no-location -o survey/translations/messages.pot .
+	$(BIN)/pybabel update -i survey/translations/messages.pot -d survey/translations -l sq --no-fuzzy-matching
+	$(BIN)/pybabel update -i survey/translations/messages.pot -d survey/translations -l sr_Latn --no-fuzzy-matching
+
+cyrillic: $(VENV)/.runtime
+	$(FLASK) survey cyrillic-catalog
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

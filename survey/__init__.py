@@ -5,17 +5,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
+from werkzeug.exceptions import Forbidden
 
-from survey import cli, errors, health
+from survey import cli, errors, health, i18n
 from survey.config import load_config
 from survey.db import tune_sqlite
-from survey.extensions import api, db, migrate
+from survey.extensions import api, csrf, db, migrate
 from survey.questionnaires.api import blp as questionnaires_api
+from survey.questionnaires.views import bp as public_pages
 from survey.responses.api import blp as responses_api
+from survey.responses.views import bp as form_pages
 from survey.strict_json import StrictJSONProvider
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+# Pages load nothing from another host and run no inline script or style (promise S1).
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -31,26 +40,41 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         if db.engine.dialect.name == "sqlite":
             tune_sqlite(db.engine)
 
+    i18n.init_app(app)
+    csrf.init_app(app)
     api.init_app(app)
-    api.register_blueprint(questionnaires_api)
-    api.register_blueprint(responses_api)
+    for blueprint in (questionnaires_api, responses_api):
+        api.register_blueprint(blueprint)
+        csrf.exempt(blueprint)  # JSON API: no cookies, no ambient authority to ride on
+    app.register_blueprint(public_pages)
+    app.register_blueprint(form_pages)
     app.register_blueprint(health.bp)
     errors.register_error_handlers(app)
     cli.register(app)
+    app.before_request(_same_origin_posts)
     app.after_request(_security_headers)
     return app
 
 
+def _same_origin_posts() -> None:
+    """Refuse a page POST that a browser says came from another site (CSRF defence in depth)."""
+    if request.method != "POST" or request.path.startswith("/api/"):
+        return
+    origin = request.headers.get("Origin")
+    if request.headers.get("Sec-Fetch-Site") == "cross-site" or (
+        origin and origin != "null" and origin.rstrip("/") != request.host_url.rstrip("/")
+    ):
+        raise Forbidden("The form was sent from another site.")
+
+
 def _security_headers(response: Response) -> Response:
-    """Headers every response carries (promise S1); pages refine the policy when they arrive."""
+    """Headers every response carries (promise S1)."""
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-    )
-    if response.mimetype in ("application/json", "application/problem+json"):
-        headers.setdefault("Cache-Control", "no-store")
+    headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+    if response.mimetype in ("application/json", "application/problem+json") or request.path.startswith("/s/"):
+        headers.setdefault("Cache-Control", "no-store")  # answers in a form page must not be cached
     return response

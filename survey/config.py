@@ -31,7 +31,14 @@ class Defaults:
     OPENAPI_VERSION = "3.0.3"
     OPENAPI_URL_PREFIX = "/api/v1"
     OPENAPI_JSON_PATH = "openapi.json"
-    JSON_SORT_KEYS = False
+    # Public pages: the only cookie is Flask's session cookie holding the form's CSRF token; it has
+    # no expiry (a browser-session cookie). Behind HTTPS set SURVEY_SESSION_COOKIE_SECURE=true, which
+    # also gives the cookie the __Host- prefix (promise S2).
+    SESSION_COOKIE_SECURE = False
+    SESSION_COOKIE_SAMESITE = "Strict"
+    SESSION_COOKIE_HTTPONLY = True
+    WTF_CSRF_TIME_LIMIT = None  # valid for the browser session: slow respondents must not lose answers
+    WTF_CSRF_SSL_STRICT = False  # Referer is never sent (Referrer-Policy: no-referrer); Origin is checked
 
 
 def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
@@ -49,6 +56,9 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(url, app.config))
     if url.startswith("sqlite:///") and ":memory:" not in url:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+    if app.config["SESSION_COOKIE_SECURE"]:
+        app.config["SESSION_COOKIE_NAME"] = "__Host-session"
 
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret_key(instance)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
@@ -99,13 +100,57 @@ def _slug(title: str) -> str:
     return "_".join("".join(c if c.isalnum() else " " for c in title.lower()).split())
 
 
+def _wants_page() -> bool:
+    """Browsers on the public and staff pages get an HTML page; everything else problem+json."""
+    return not request.path.startswith(("/api/", "/health")) and request.accept_mimetypes.accept_html
+
+
+def _page(status: int, detail: str | None = None, headers: dict[str, str] | None = None) -> Response:
+    from survey.i18n import LANGUAGES, gettext, use_language
+
+    language = getattr(request, "survey_language", None) or use_language(LANGUAGES, request.args.get("lang"), "en")
+    titles = {
+        400: gettext("The request could not be understood."),
+        403: gettext("This is not allowed."),
+        404: gettext("Page not found."),
+        405: gettext("This is not allowed."),
+        409: gettext("This cannot be done now."),
+        413: gettext("What was sent is too large."),
+        503: gettext("The service is briefly unavailable. Please try again in a moment."),
+    }
+    title = titles.get(status, gettext("Something went wrong."))
+    body = render_template("error.html", title=title, detail=detail or title, lang=language, languages=[])
+    response = Response(body, status=status, mimetype="text/html")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
 def _handle_domain_error(error: SurveyError) -> Response:
     headers = {"Retry-After": "5"} if error.status == 503 else None
+    if _wants_page():
+        return _page(error.status, None, headers)
     return problem(error.status, error.title, error.detail, error.code, error.errors, headers)
+
+
+def _handle_csrf_error(error: CSRFError) -> Response:
+    if _wants_page():
+        from survey.i18n import gettext
+
+        return _page(
+            400,
+            gettext(
+                "This page was open for too long or cookies are blocked. Go back, reload the page and send it again."
+            ),
+        )
+    return _handle_http_exception(error)
 
 
 def _handle_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
+    if _wants_page():
+        extra = {k: v for k, v in error.get_headers() if k.lower() == "allow"}
+        return _page(status, None, extra)
     errors = None
     data = getattr(error, "data", None)  # webargs / flask-smorest attach validation messages here
     if isinstance(data, dict) and "messages" in data:
@@ -137,11 +182,14 @@ def _handle_database_error(error: Exception) -> Response:
 
 def _handle_unexpected(error: Exception) -> Response:
     log.exception("unhandled error")
+    if _wants_page():
+        return _page(500)
     return problem(500, "Internal server error", "An unexpected error occurred.", "internal_error")
 
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(SurveyError, _handle_domain_error)
+    app.register_error_handler(CSRFError, _handle_csrf_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
     for unavailable in (OperationalError, InterfaceError, PoolTimeoutError):
         app.register_error_handler(unavailable, _handle_database_error)

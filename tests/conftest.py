@@ -23,10 +23,15 @@ from sqlalchemy.engine import make_url
 
 from survey import create_app
 from survey.db import db
+from survey.i18n import compile_catalogs
 from survey.questionnaires.services import seed_shipped_questionnaires
 
 PG_ENV = "SURVEY_TEST_DATABASE_URL"
 DATABASE_KINDS = ["sqlite", "postgresql"]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    compile_catalogs()  # the pages' translations are build output; tests must see the current ones
 
 
 @contextmanager

@@ -47,12 +47,13 @@ def definition_languages(declared: set[str], require_complete: bool) -> Iterator
 
 
 def clean_text(value: str) -> str:
-    """NFC-normalise and strip; raise if the text holds characters that must never be stored."""
+    """NFC-normalise, unify line breaks (browsers send CRLF) and strip; raise if the text holds
+    characters that must never be stored."""
     if _SURROGATE.search(value):
         raise ma.ValidationError("contains an invalid character (lone surrogate)")
     if _FORBIDDEN.search(value):
         raise ma.ValidationError("contains a control character")
-    return unicodedata.normalize("NFC", value).strip()
+    return unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n")).strip()
 
 
 class Code(fields.String):

@@ -12,8 +12,9 @@ Questions are the plain dicts of a validated definition.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import marshmallow as ma
 from marshmallow import fields, validate, validates_schema
@@ -115,6 +116,31 @@ class QuestionType:
 
     def storage(self, question: dict[str, Any], value: Any) -> list[StoredValue]:
         raise NotImplementedError
+
+    # -- web form ----------------------------------------------------------------------------
+    @property
+    def template(self) -> str:
+        """The Jinja template that renders this type's inputs."""
+        return f"questions/{self.name}.html"
+
+    def from_form(self, question: dict[str, Any], form: FormData) -> Any:
+        """The answer value posted by the web form (the same shape the JSON API takes), or None."""
+        return _text_or_none(form.get(field_name(question)))
+
+
+class FormData(Protocol):
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def getlist(self, key: str) -> list[str]: ...
+
+
+def field_name(question: dict[str, Any], *parts: str | int) -> str:
+    """The form field name of a question (or of one of its rows or ranks)."""
+    return "-".join(["q", question["code"], *map(str, parts)])
+
+
+def _text_or_none(value: str | None) -> str | None:
+    return value if value not in (None, "") else None
 
 
 _registry: dict[str, QuestionType] = {}
@@ -239,6 +265,9 @@ class MultipleChoice(SingleChoice):
 
     def storage(self, question: dict[str, Any], value: Any) -> list[StoredValue]:
         return [StoredValue(option=code) for code in value]
+
+    def from_form(self, question: dict[str, Any], form: FormData) -> list[str] | None:
+        return form.getlist(field_name(question)) or None
 
 
 # -- likert ---------------------------------------------------------------------------------
@@ -365,6 +394,10 @@ class Matrix(QuestionType):
     def storage(self, question: dict[str, Any], value: Any) -> list[StoredValue]:
         return [StoredValue(item=row, option=point) for row, point in value.items()]
 
+    def from_form(self, question: dict[str, Any], form: FormData) -> dict[str, str] | None:
+        answered = {row: form.get(field_name(question, row)) for row in self.items(question)}
+        return {row: point for row, point in answered.items() if point} or None
+
 
 # -- rating ---------------------------------------------------------------------------------
 
@@ -423,6 +456,10 @@ class Rating(QuestionType):
             return [StoredValue(option=value)]
         return [StoredValue(number=value)]
 
+    def from_form(self, question: dict[str, Any], form: FormData) -> int | str | None:
+        value = _text_or_none(form.get(field_name(question)))
+        return int(value) if value is not None and re.fullmatch(r"-?[0-9]{1,10}", value) else value
+
 
 # -- ranking --------------------------------------------------------------------------------
 
@@ -474,6 +511,12 @@ class Ranking(QuestionType):
     def storage(self, question: dict[str, Any], value: Any) -> list[StoredValue]:
         return [StoredValue(option=code, rank=rank) for rank, code in enumerate(value, start=1)]
 
+    def from_form(self, question: dict[str, Any], form: FormData) -> list[str] | None:
+        """One select per rank; blanks are skipped so ranks 1, 3 filled mean a list of two."""
+        ranks = range(1, (question.get("max_ranked") or len(question["options"])) + 1)
+        chosen = [form.get(field_name(question, "rank", rank)) for rank in ranks]
+        return [code for code in chosen if code] or None
+
 
 # -- number ---------------------------------------------------------------------------------
 
@@ -508,6 +551,16 @@ class Number(QuestionType):
 
     def storage(self, question: dict[str, Any], value: Any) -> list[StoredValue]:
         return [StoredValue(number=value)]
+
+    def from_form(self, question: dict[str, Any], form: FormData) -> int | float | str | None:
+        value = _text_or_none((form.get(field_name(question)) or "").strip().replace(",", "."))
+        if value is None:
+            return None
+        if re.fullmatch(r"-?[0-9]{1,10}", value):
+            return int(value)
+        if re.fullmatch(r"-?[0-9]{1,10}\.[0-9]{1,10}", value):
+            return float(value)
+        return value  # not a number: the validation says so in the respondent's language
 
 
 def _num(value: float | None) -> str:
