@@ -46,7 +46,7 @@ def negotiate(accept_language: str | None, available: Sequence[str]) -> str | No
     for position, part in enumerate(accept_language.split(",")):
         tag, _sep, params = part.strip().partition(";")
         quality = 1.0
-        match = re.search(r"q=([0-9.]+)", params)
+        match = re.search(r"q=([^;]*)", params)
         if match:
             try:
                 quality = float(match.group(1))
