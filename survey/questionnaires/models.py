@@ -48,6 +48,7 @@ class Questionnaire(Base):
     status: Mapped[str] = mapped_column(String(16), default="draft")
     default_language: Mapped[str] = mapped_column(String(35))
     results_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    requires_code: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     opens_on: Mapped[dt.date | None] = mapped_column(Date)
     closes_on: Mapped[dt.date | None] = mapped_column(Date)
 
@@ -158,3 +159,19 @@ class QuestionItem(Base):
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"))
     code: Mapped[str] = mapped_column(String(63))
     position: Mapped[int] = mapped_column(SmallInteger)
+
+
+class ParticipationCode(Base):
+    """A one-time invitation code, kept only as a keyed hash (promise P3).
+
+    Deliberately unlinked: nothing here or in ``responses`` records which response a code enabled;
+    spending it records only the day.
+    """
+
+    __tablename__ = "participation_codes"
+    __table_args__ = (UniqueConstraint("questionnaire_id", "code_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    questionnaire_id: Mapped[int] = mapped_column(ForeignKey("questionnaires.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    spent_on: Mapped[dt.date | None] = mapped_column(Date)

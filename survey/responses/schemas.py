@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 import marshmallow as ma
-from marshmallow import fields, validates_schema
+from marshmallow import fields, validate, validates_schema
 
 from survey.api import Schema
 from survey.i18n import gettext as _
@@ -38,6 +38,11 @@ class SubmissionSchema(Schema):
     version = StrictInteger(
         load_default=None,
         metadata={"description": "The published version answered; defaults to the current one"},
+    )
+    participation_code = fields.String(
+        load_default=None,
+        validate=validate.Length(max=64),
+        metadata={"description": "A one-time invitation code, for questionnaires that require one"},
     )
     answers = fields.Dict(
         keys=fields.String(),

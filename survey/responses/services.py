@@ -27,6 +27,7 @@ from survey.errors import (
     SubmissionInvalidError,
     VersionNotFoundError,
 )
+from survey.i18n import gettext
 from survey.questionnaires.definition import canonical_json
 from survey.questionnaires.models import Questionnaire
 from survey.questionnaires.services import (
@@ -37,6 +38,7 @@ from survey.questionnaires.services import (
     today,
 )
 from survey.questionnaires.types import get_type
+from survey.responses import codes
 from survey.responses.models import Answer, Response
 from survey.responses.schemas import SubmissionSchema, load_answers
 
@@ -78,6 +80,11 @@ def submit_response(code: str, payload: Any, channel: str) -> SubmissionResult:
             )
         ).scalar()
         if response_id is not None:
+            # The code is spent only by a new response: a replay of a stored one must not need it again.
+            if questionnaire.requires_code and not codes.spend(questionnaire, submission["participation_code"]):
+                raise SubmissionInvalidError(
+                    "The submission has invalid fields.", {"participation_code": [codes.used_message()]}
+                )
             rows = _answer_rows(catalog, response_id, submission["answers"])
             if rows:
                 db.session.execute(insert(Answer), rows)
@@ -111,6 +118,8 @@ def _validate(questionnaire: Questionnaire, payload: Any) -> tuple[VersionCatalo
             catalog = catalog_for(published_version(questionnaire, submission.get("version")))
         except VersionNotFoundError:
             errors["version"] = ["Not a published version of this questionnaire."]
+    if questionnaire.requires_code and "participation_code" not in errors and not submission.get("participation_code"):
+        errors["participation_code"] = [gettext("A participation code is required.")]
     if catalog is not None:
         language = submission.get("language")
         if language is not None and language not in catalog.languages:

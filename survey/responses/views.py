@@ -31,7 +31,7 @@ from survey.questionnaires.services import (
     today,
 )
 from survey.questionnaires.types import field_name, get_type
-from survey.responses import forms
+from survey.responses import codes, forms
 from survey.responses.schemas import UUID4
 from survey.responses.services import submit_response
 from survey.strict_json import StrictJSONError, loads_strict
@@ -81,6 +81,9 @@ def advance(code: str) -> str | tuple[str, int] | HTTPResponse:
         return _render_page(questionnaire, catalog, language, submission_id, index, answers, {}, revealed=True)
     codes = {q["code"] for p in pages[: index + 1] for q in p.questions}
     errors = forms.problems(catalog.answer_schema, answers, codes)
+    code_problem = _participation_code_problem(questionnaire, form.get("participation_code", ""))
+    if page.index == 0 and code_problem:
+        errors["participation_code"] = [code_problem]
     if page.code == "consent" and forms.declined(catalog.definition, answers):
         return _message(catalog, language, "screened_out")
     if errors:
@@ -89,7 +92,7 @@ def advance(code: str) -> str | tuple[str, int] | HTTPResponse:
     following = forms.next_page(pages, index, answers, +1)
     if following is not None:
         return _render_page(questionnaire, catalog, language, submission_id, following, answers, {})
-    return _submit(questionnaire, catalog, language, submission_id, pages, answers)
+    return _submit(questionnaire, catalog, language, submission_id, pages, answers, form.get("participation_code"))
 
 
 @bp.get("/s/<string(maxlength=63):code>/thanks")
@@ -126,13 +129,20 @@ def _submit(
     submission_id: str,
     pages: list[forms.Page],
     answers: dict[str, Any],
+    participation_code: str | None,
 ) -> str | tuple[str, int] | HTTPResponse:
     payload = {"submission_id": submission_id, "language": language, "version": catalog.number, "answers": answers}
+    if questionnaire.requires_code:
+        payload["participation_code"] = participation_code
     try:
         submit_response(questionnaire.code, payload, channel="web")
     except SubmissionInvalidError as error:
-        # Back to the first page with a problem (the checks page by page should have caught it).
-        answer_errors = (error.errors or {}).get("answers", {})
+        # Back to the first page with a problem (the checks page by page should have caught it,
+        # unless a code was spent meanwhile).
+        found = error.errors or {}
+        answer_errors = dict(found.get("answers", {}))
+        if "participation_code" in found:
+            answer_errors["participation_code"] = found["participation_code"]
         first = next((p.index for p in pages if any(q["code"] in answer_errors for q in p.questions)), 0)
         return _render_page(questionnaire, catalog, language, submission_id, first, answers, answer_errors)
     except SubmissionConflictError:
@@ -189,10 +199,21 @@ def _render_page(
         revealed=revealed,
         shown=",".join(sorted(visible)),
         submission_id=submission_id,
+        participation_code=request.form.get("participation_code", "") if request.method == "POST" else "",
         carried=json.dumps({code: value for code, value in answers.items() if code not in on_page}),
         field_name=field_name,
     )
     return (body, 422) if errors else body
+
+
+def _participation_code_problem(questionnaire: Questionnaire, code: str) -> str | None:
+    if not questionnaire.requires_code:
+        return None
+    if not code.strip():
+        return gettext("A participation code is required.")
+    if not codes.is_usable(questionnaire, code):
+        return codes.used_message()
+    return None
 
 
 def _choices(question: dict[str, Any]) -> list[dict[str, Any]]:

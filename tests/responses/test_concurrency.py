@@ -155,3 +155,33 @@ def test_two_hundred_distinct_concurrent_submissions_store_two_hundred(server):
     after = _stored(url)
     assert after[0] - before[0] == 200
     assert after[1] - before[1] == 200 * ROWS_PER_RESPONSE
+
+
+def test_one_participation_code_raced_by_ten_submitters_is_spent_once(database_kind, tmp_path):
+    """Ten different responses with the same code at the same instant: one is stored, nine refused."""
+    from survey.db import db
+    from tests.conftest import make_app, migrate_and_seed
+
+    with fresh_database(database_kind, tmp_path) as url:
+        app = make_app(url)
+        migrate_and_seed(app)
+        made = app.test_cli_runner().invoke(args=["survey", "codes", "dialogue_2022", "-n", "1"])
+        code = made.stdout.splitlines()[1]
+        statuses: list[int] = []
+        barrier = threading.Barrier(10)
+
+        def send() -> None:
+            client = app.test_client()
+            body = submission(answers=dialogue_answers(), participation_code=code)
+            barrier.wait()
+            statuses.append(client.post(URL, json=body).status_code)
+
+        threads = [threading.Thread(target=send) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert Counter(statuses) == {201: 1, 422: 9}
+        assert _stored(url)[0] == 1
+        with app.app_context():
+            db.engine.dispose()

@@ -1,0 +1,83 @@
+"""One-time participation codes (promise P3): made in batches, stored only as keyed hashes, spent once.
+
+A questionnaire with ``requires_code`` accepts a response only with an unspent code, and spends it
+in the same transaction that stores the response. Nothing links the code to the response: the code
+row keeps only the day it was spent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from survey.db import db, unit_of_work
+from survey.i18n import gettext
+from survey.questionnaires.models import ParticipationCode, Questionnaire
+from survey.questionnaires.services import today
+
+# No 0/O, 1/I/L, 5/S, 2/Z: codes are read aloud and typed on phones.
+ALPHABET = "346789ABCDEFGHJKMNPQRTUVWXY"
+GROUPS, GROUP_LENGTH = 3, 4  # 27**12: about 57 bits
+
+
+def normalise(code: str) -> str:
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def code_hash(questionnaire: Questionnaire, code: str) -> str:
+    """HMAC-SHA256 under a key derived from the app secret; without the secret a hash reveals nothing."""
+    key = hmac.new(current_app.config["SECRET_KEY"].encode(), b"participation-codes", hashlib.sha256).digest()
+    message = f"{questionnaire.code}:{normalise(code)}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def generate_codes(questionnaire: Questionnaire, count: int) -> list[str]:
+    """Make ``count`` new codes for the questionnaire; the codes themselves are returned, never stored."""
+    codes: list[str] = []
+    with unit_of_work():
+        while len(codes) < count:
+            raw = "".join(secrets.choice(ALPHABET) for _ in range(GROUPS * GROUP_LENGTH))
+            code = "-".join(raw[i : i + GROUP_LENGTH] for i in range(0, len(raw), GROUP_LENGTH))
+            if code in codes:
+                continue
+            codes.append(code)
+            db.session.add(
+                ParticipationCode(questionnaire_id=questionnaire.id, code_hash=code_hash(questionnaire, code))
+            )
+        db.session.flush()
+    return codes
+
+
+def used_message() -> str:
+    return gettext("This code is not valid or has already been used.")
+
+
+def is_usable(questionnaire: Questionnaire, code: str) -> bool:
+    return (
+        db.session.scalar(
+            select(ParticipationCode.id).where(
+                ParticipationCode.questionnaire_id == questionnaire.id,
+                ParticipationCode.code_hash == code_hash(questionnaire, code),
+                ParticipationCode.spent_on.is_(None),
+            )
+        )
+        is not None
+    )
+
+
+def spend(questionnaire: Questionnaire, code: str) -> bool:
+    """Mark the code spent; False if it is unknown or already spent (a concurrent spend waits and loses)."""
+    result = db.session.execute(
+        update(ParticipationCode)
+        .where(
+            ParticipationCode.questionnaire_id == questionnaire.id,
+            ParticipationCode.code_hash == code_hash(questionnaire, code),
+            ParticipationCode.spent_on.is_(None),
+        )
+        .values(spent_on=today())
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
