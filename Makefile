@@ -16,8 +16,13 @@ run: $(VENV)/.runtime translations
 	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --access-logfile - \
 		--access-logformat '%(m)s %(U)s %(s)s %(b)s %(M)sms' wsgi:app
 
-test: $(VENV)/.dev translations
+test: $(VENV)/.dev translations node_modules/axe-core/axe.min.js
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# axe-core for the accessibility scan of the browser tests (which also need Debian's chromium).
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the browser tests will be skipped"; fi
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check survey tests migrations
