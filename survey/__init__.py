@@ -9,9 +9,12 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import Forbidden
 
 from survey import cli, errors, health, i18n
+from survey.accounts import auth
+from survey.accounts.api import blp as accounts_admin_api
 from survey.config import load_config
 from survey.db import tune_sqlite
 from survey.extensions import api, csrf, db, migrate
+from survey.questionnaires.admin_api import blp as questionnaires_admin_api
 from survey.questionnaires.api import blp as questionnaires_api
 from survey.questionnaires.views import bp as public_pages
 from survey.responses.api import blp as responses_api
@@ -41,11 +44,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             tune_sqlite(db.engine)
 
     i18n.init_app(app)
+    auth.init_app(app)
     csrf.init_app(app)
     api.init_app(app)
-    for blueprint in (questionnaires_api, responses_api):
+    for blueprint in (questionnaires_api, responses_api, questionnaires_admin_api, accounts_admin_api):
         api.register_blueprint(blueprint)
-        csrf.exempt(blueprint)  # JSON API: no cookies, no ambient authority to ride on
+        csrf.exempt(blueprint)  # JSON API: bearer tokens, no cookies, no ambient authority to ride on
     app.register_blueprint(public_pages)
     app.register_blueprint(form_pages)
     app.register_blueprint(health.bp)

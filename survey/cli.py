@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import csv
 from typing import TextIO
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from survey.db import unit_of_work
-from survey.errors import DefinitionInvalidError, QuestionnaireNotFoundError
+from survey.accounts.auth import user_by_email
+from survey.accounts.models import ROLES
+from survey.accounts.services import TOKEN_DAYS_DEFAULT, TOKEN_DAYS_MAX, create_token, create_user
+from survey.errors import DefinitionInvalidError, QuestionnaireNotFoundError, UserExistsError, UserInvalidError
 from survey.i18n import compile_catalogs, write_cyrillic_catalog
 from survey.questionnaires.services import get_questionnaire, seed_shipped_questionnaires
-from survey.responses.codes import generate_codes
+from survey.responses.codes import codes_csv, issue_codes
 
 survey_cli = AppGroup("survey", help="Survey service administration.")
 
@@ -42,13 +43,40 @@ def make_codes(code: str, count: int, output: TextIO, require: bool) -> None:
         questionnaire = get_questionnaire(code)
     except QuestionnaireNotFoundError as error:
         raise click.ClickException(error.detail) from None
-    with unit_of_work():
-        made = generate_codes(questionnaire, count)
-        questionnaire.requires_code = require or questionnaire.requires_code
-    writer = csv.writer(output)
-    writer.writerow(["participation_code"])
-    writer.writerows([c] for c in made)
+    made = issue_codes(questionnaire, count, require=require)
+    output.write(codes_csv(made))
     click.echo(f"{len(made)} codes made for {code}; keep the file safe: the codes cannot be shown again.", err=True)
+
+
+@survey_cli.command("create-user")
+@click.argument("email")
+@click.option("--name", required=True, help="The person's name, as shown in the audit log.")
+@click.option("--role", type=click.Choice(ROLES), default="admin", show_default=True)
+@click.password_option(
+    help="At least 12 characters; asked for when not given (or read from SURVEY_PASSWORD).", envvar="SURVEY_PASSWORD"
+)
+def create_user_command(email: str, name: str, role: str, password: str) -> None:
+    """Create a staff user (the first admin is made this way)."""
+    try:
+        user = create_user(email, name, role, password)
+    except (UserInvalidError, UserExistsError) as error:
+        for field, messages in (error.errors or {}).items():
+            click.echo(f"  {field}: {' '.join(messages)}", err=True)
+        raise click.ClickException(error.detail) from None
+    click.echo(f"created {user.role} {user.email}")
+
+
+@survey_cli.command("create-token")
+@click.argument("email")
+@click.option("--name", default="cli", show_default=True, help="What the token is for.")
+@click.option("--days", type=click.IntRange(1, TOKEN_DAYS_MAX), default=TOKEN_DAYS_DEFAULT, show_default=True)
+def create_token_command(email: str, name: str, days: int) -> None:
+    """Make an API token for a staff user; it is printed once and only its hash is kept."""
+    user = user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"There is no user {email}.")
+    _token, secret = create_token(user, name, days)
+    click.echo(secret)
 
 
 @survey_cli.command("compile-translations")

@@ -71,6 +71,39 @@ class SubmissionConflictError(SurveyError):
     status, code, title = 409, "submission_conflict", "A different submission with this id exists"
 
 
+class AuthenticationRequiredError(SurveyError):
+    status, code, title = 401, "authentication_required", "Authentication required"
+
+
+class PermissionDeniedError(SurveyError):
+    status, code, title = 403, "permission_denied", "Your role does not allow this"
+
+
+class LoginFailedError(SurveyError):
+    # One message for an unknown e-mail and a wrong password: no account enumeration.
+    status, code, title = 401, "login_failed", "Wrong e-mail address or password"
+
+
+class LoginLockedError(SurveyError):
+    status, code, title = 429, "login_locked", "Too many failed logins; try again later"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+
+class UserInvalidError(SurveyError):
+    status, code, title = 422, "user_invalid", "The user details are invalid"
+
+
+class UserExistsError(SurveyError):
+    status, code, title = 409, "user_exists", "A user with this e-mail address exists"
+
+
+class QuestionnaireExistsError(SurveyError):
+    status, code, title = 409, "questionnaire_exists", "A questionnaire with this code exists"
+
+
 class ServiceUnavailableError(SurveyError):
     status, code, title = 503, "service_unavailable", "The service is briefly unavailable"
 
@@ -127,7 +160,13 @@ def _page(status: int, detail: str | None = None, headers: dict[str, str] | None
 
 
 def _handle_domain_error(error: SurveyError) -> Response:
-    headers = {"Retry-After": "5"} if error.status == 503 else None
+    headers: dict[str, str] | None = None
+    if error.status == 503:
+        headers = {"Retry-After": "5"}
+    elif isinstance(error, LoginLockedError):
+        headers = {"Retry-After": str(error.retry_after)}
+    elif error.status == 401 and request.path.startswith("/api/"):
+        headers = {"WWW-Authenticate": 'Bearer realm="survey-admin"'}
     if _wants_page():
         return _page(error.status, None, headers)
     return problem(error.status, error.title, error.detail, error.code, error.errors, headers)

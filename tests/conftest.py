@@ -56,8 +56,20 @@ def fresh_database(kind: str, directory: Path) -> Iterator[str]:
         admin.dispose()
 
 
+# argon2id at a test cost: the production cost would make the role matrix take minutes.
+FAST_PASSWORD_HASH = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+
+
 def make_app(url: str, **config: object) -> Flask:
-    return create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test-secret", **config})
+    return create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": url,
+            "SECRET_KEY": "test-secret",
+            "PASSWORD_HASH_COST": FAST_PASSWORD_HASH,
+            **config,
+        }
+    )
 
 
 def migrate_and_seed(app: Flask) -> None:

@@ -15,8 +15,16 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from survey.accounts.models import User
+from survey.accounts.services import record
 from survey.db import db, unit_of_work
-from survey.errors import QuestionnaireNotFoundError, VersionNotFoundError
+from survey.errors import (
+    DefinitionInvalidError,
+    IllegalTransitionError,
+    QuestionnaireExistsError,
+    QuestionnaireNotFoundError,
+    VersionNotFoundError,
+)
 from survey.questionnaires.definition import checksum, iter_questions, validate_definition
 from survey.questionnaires.models import (
     Option,
@@ -84,10 +92,12 @@ def published_version(questionnaire: Questionnaire, number: int | None = None) -
     return version
 
 
-def create_questionnaire(raw_definition: Any, results_public: bool = False) -> Questionnaire:
+def create_questionnaire(raw_definition: Any, results_public: bool = False, actor: User | None = None) -> Questionnaire:
     """Create a draft questionnaire whose version 1 holds the given definition."""
     definition = validate_definition(raw_definition, require_complete=False)
     with unit_of_work():
+        if db.session.scalar(select(Questionnaire.id).where(Questionnaire.code == definition["code"])):
+            raise QuestionnaireExistsError(f"A questionnaire {definition['code']!r} exists; add a version to it.")
         questionnaire = Questionnaire(
             code=definition["code"],
             status="draft",
@@ -96,17 +106,68 @@ def create_questionnaire(raw_definition: Any, results_public: bool = False) -> Q
         )
         db.session.add(questionnaire)
         add_version(questionnaire, definition)
+        record(actor, "questionnaire.create", "questionnaire", questionnaire.code)
     return questionnaire
 
 
-def open_questionnaire(questionnaire: Questionnaire) -> Questionnaire:
-    """Publish the newest version if it is still a draft, then open the questionnaire."""
+def open_questionnaire(questionnaire: Questionnaire, actor: User | None = None) -> Questionnaire:
+    """Open (or reopen) for responses; a questionnaire never published has its draft published first."""
     with unit_of_work():
-        latest = questionnaire.versions[-1]
-        if not latest.is_published:
-            publish_version(latest)
+        if not any(v.is_published for v in questionnaire.versions) and questionnaire.versions:
+            publish_version(questionnaire.versions[-1], actor)
         questionnaire.open()
+        record(actor, "questionnaire.open", "questionnaire", questionnaire.code)
     return questionnaire
+
+
+def close_questionnaire(questionnaire: Questionnaire, actor: User | None = None) -> Questionnaire:
+    with unit_of_work():
+        questionnaire.close()
+        record(actor, "questionnaire.close", "questionnaire", questionnaire.code)
+    return questionnaire
+
+
+def archive_questionnaire(questionnaire: Questionnaire, actor: User | None = None) -> Questionnaire:
+    with unit_of_work():
+        questionnaire.archive()
+        record(actor, "questionnaire.archive", "questionnaire", questionnaire.code)
+    return questionnaire
+
+
+def draft_version(questionnaire: Questionnaire) -> QuestionnaireVersion | None:
+    latest = questionnaire.versions[-1] if questionnaire.versions else None
+    return latest if latest is not None and not latest.is_published else None
+
+
+def save_draft(questionnaire: Questionnaire, raw_definition: Any, actor: User | None = None) -> QuestionnaireVersion:
+    """Replace the draft version's definition, or start a new draft after the published ones.
+
+    Published versions are never touched: editing an open questionnaire makes a new version, and
+    every response keeps the version it answered.
+    """
+    definition = validate_definition(raw_definition, require_complete=False)
+    if definition["code"] != questionnaire.code:
+        raise DefinitionInvalidError(
+            "The definition is for another questionnaire.", {"problems": [f"code: must be {questionnaire.code!r}"]}
+        )
+    with unit_of_work():
+        draft = draft_version(questionnaire)
+        if draft is None:
+            draft = add_version(questionnaire, definition)
+        else:
+            draft.definition = definition
+            draft.checksum = checksum(definition)
+        questionnaire.default_language = definition["default_language"]
+        record(actor, "questionnaire.draft", "questionnaire", questionnaire.code, version=draft.number)
+    return draft
+
+
+def publish_draft(questionnaire: Questionnaire, actor: User | None = None) -> QuestionnaireVersion:
+    """Publish the draft version: complete in every language, then immutable and (if open) current."""
+    draft = draft_version(questionnaire)
+    if draft is None:
+        raise IllegalTransitionError("There is no draft version to publish.")
+    return publish_version(draft, actor)
 
 
 def add_version(questionnaire: Questionnaire, definition: dict[str, Any]) -> QuestionnaireVersion:
@@ -121,7 +182,7 @@ def add_version(questionnaire: Questionnaire, definition: dict[str, Any]) -> Que
     return version
 
 
-def publish_version(version: QuestionnaireVersion) -> QuestionnaireVersion:
+def publish_version(version: QuestionnaireVersion, actor: User | None = None) -> QuestionnaireVersion:
     """Freeze a version: check it is complete in every language and write its normalised rows."""
     with unit_of_work():
         definition = validate_definition(version.definition, require_complete=True)
@@ -143,6 +204,7 @@ def publish_version(version: QuestionnaireVersion) -> QuestionnaireVersion:
             version.questions.append(question)
         version.published_on = today()
         db.session.flush()
+        record(actor, "questionnaire.publish", "questionnaire", definition["code"], version=version.number)
     return version
 
 

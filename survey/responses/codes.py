@@ -7,13 +7,17 @@ row keeps only the day it was spent.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
+import io
 import secrets
 
 from flask import current_app
 from sqlalchemy import select, update
 
+from survey.accounts.models import User
+from survey.accounts.services import record
 from survey.db import db, unit_of_work
 from survey.i18n import gettext
 from survey.questionnaires.models import ParticipationCode, Questionnaire
@@ -33,6 +37,23 @@ def code_hash(questionnaire: Questionnaire, code: str) -> str:
     key = hmac.new(current_app.config["SECRET_KEY"].encode(), b"participation-codes", hashlib.sha256).digest()
     message = f"{questionnaire.code}:{normalise(code)}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def issue_codes(questionnaire: Questionnaire, count: int, actor: User | None = None, require: bool = True) -> list[str]:
+    """Make ``count`` codes, make the questionnaire require one (unless told not to) and audit it."""
+    with unit_of_work():
+        made = generate_codes(questionnaire, count)
+        questionnaire.requires_code = require or questionnaire.requires_code
+        record(actor, "questionnaire.codes", "questionnaire", questionnaire.code, count=count)
+    return made
+
+
+def codes_csv(codes: list[str]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["participation_code"])
+    writer.writerows([code] for code in codes)
+    return out.getvalue()
 
 
 def generate_codes(questionnaire: Questionnaire, count: int) -> list[str]:
