@@ -6,7 +6,7 @@ from marshmallow import fields, validate
 
 from survey.accounts.models import ROLES
 from survey.accounts.services import TOKEN_DAYS_DEFAULT, TOKEN_DAYS_MAX
-from survey.api import Schema
+from survey.api import Schema, UTCDateTime
 
 
 class UserSchema(Schema):
@@ -15,7 +15,7 @@ class UserSchema(Schema):
     name = fields.String(dump_only=True)
     role = fields.String(dump_only=True)
     active = fields.Boolean(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
+    created_at = UTCDateTime(dump_only=True)
 
 
 class UserCreateSchema(Schema):
@@ -35,9 +35,9 @@ class TokenSchema(Schema):
     user_id = fields.Integer(dump_only=True)
     name = fields.String(dump_only=True)
     prefix = fields.String(dump_only=True, metadata={"description": "The token's first characters, to recognise it"})
-    created_at = fields.DateTime(dump_only=True)
-    expires_at = fields.DateTime(dump_only=True)
-    revoked_at = fields.DateTime(dump_only=True, allow_none=True)
+    created_at = UTCDateTime(dump_only=True)
+    expires_at = UTCDateTime(dump_only=True)
+    revoked_at = UTCDateTime(dump_only=True, allow_none=True)
     last_used_on = fields.Date(dump_only=True, allow_none=True)
 
 
@@ -53,7 +53,7 @@ class NewTokenSchema(TokenSchema):
 
 class AuditEventSchema(Schema):
     id = fields.Integer()
-    at = fields.DateTime()
+    at = UTCDateTime()
     actor = fields.String()
     action = fields.String()
     object_type = fields.String()
