@@ -30,11 +30,14 @@ def test_every_operation_holds_its_contract(app):
     assert len(operations) > 20
     for operation in operations:
         headers = {"Authorization": f"Bearer {token}"} if operation.path.startswith("/api/v1/admin") else {}
+        fuzz(operation, headers)
 
-        @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def holds(case: schemathesis.Case, headers: dict[str, str] = headers) -> None:
-            response = case.call(headers=headers)
-            case.validate_response(response, checks=CHECKS)
 
-        holds()
+def fuzz(operation: schemathesis.APIOperation, headers: dict[str, str]) -> None:
+    @given(case=operation.as_strategy())
+    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def holds(case: schemathesis.Case) -> None:
+        response = case.call(headers=headers)
+        case.validate_response(response, checks=CHECKS)
+
+    holds()
