@@ -8,13 +8,15 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import Forbidden
 
-from survey import cli, errors, health, i18n
+from survey import cli, errors, health, i18n, ratelimit
 from survey.accounts import auth
 from survey.accounts.api import blp as accounts_admin_api
+from survey.accounts.views import bp as admin_pages
 from survey.config import load_config
 from survey.db import tune_sqlite
 from survey.extensions import api, csrf, db, migrate
 from survey.questionnaires.admin_api import blp as questionnaires_admin_api
+from survey.questionnaires.admin_views import bp as questionnaire_admin_pages
 from survey.questionnaires.api import blp as questionnaires_api
 from survey.questionnaires.views import bp as public_pages
 from survey.responses.api import blp as responses_api
@@ -43,6 +45,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         if db.engine.dialect.name == "sqlite":
             tune_sqlite(db.engine)
 
+    ratelimit.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
     csrf.init_app(app)
@@ -53,6 +56,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(public_pages)
     app.register_blueprint(form_pages)
     app.register_blueprint(health.bp)
+    app.register_blueprint(admin_pages)
+    app.register_blueprint(questionnaire_admin_pages)
     errors.register_error_handlers(app)
     cli.register(app)
     app.before_request(_same_origin_posts)

@@ -31,6 +31,14 @@ class Defaults:
     OPENAPI_VERSION = "3.0.3"
     OPENAPI_URL_PREFIX = "/api/v1"
     OPENAPI_JSON_PATH = "openapi.json"
+    # Rate limits (promise S15), per client known only by a daily keyed hash of its address.
+    # Many respondents can share one address (mobile networks, a community centre): raise the
+    # submission limit for events where people answer on shared Wi-Fi.
+    RATELIMIT_ENABLED = True
+    RATELIMIT_STORAGE_URI = "memory://"  # e.g. redis://127.0.0.1:6379/0 to share counters
+    SUBMISSION_RATE_LIMIT = "20 per 10 minutes"  # stored responses per client and questionnaire
+    LOGIN_RATE_LIMIT = "10 per 15 minutes"  # failed staff logins per client
+    PROXY_FIX_X_FOR = 0  # number of proxies of ours in front (X-Forwarded-For is trusted only then)
     # Public pages: the only cookie is Flask's session cookie holding the form's CSRF token; it has
     # no expiry (a browser-session cookie). Behind HTTPS set SURVEY_SESSION_COOKIE_SECURE=true, which
     # also gives the cookie the __Host- prefix (promise S2).

@@ -92,6 +92,14 @@ class LoginLockedError(SurveyError):
         self.retry_after = retry_after
 
 
+class RateLimitedError(SurveyError):
+    status, code, title = 429, "rate_limited", "Too many requests; try again later"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+
 class UserInvalidError(SurveyError):
     status, code, title = 422, "user_invalid", "The user details are invalid"
 
@@ -163,7 +171,7 @@ def _handle_domain_error(error: SurveyError) -> Response:
     headers: dict[str, str] | None = None
     if error.status == 503:
         headers = {"Retry-After": "5"}
-    elif isinstance(error, LoginLockedError):
+    elif isinstance(error, LoginLockedError | RateLimitedError):
         headers = {"Retry-After": str(error.retry_after)}
     elif error.status == 401 and request.path.startswith("/api/"):
         headers = {"WWW-Authenticate": 'Bearer realm="survey-admin"'}

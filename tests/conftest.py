@@ -67,6 +67,7 @@ def make_app(url: str, **config: object) -> Flask:
             "DATABASE_URL": url,
             "SECRET_KEY": "test-secret",
             "PASSWORD_HASH_COST": FAST_PASSWORD_HASH,
+            "RATELIMIT_ENABLED": False,  # tests of the limits turn them on
             **config,
         }
     )

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 
+from survey import ratelimit
 from survey.api import SurveyBlueprint, json_body
 from survey.responses.schemas import SubmissionReceiptSchema, SubmissionSchema
 from survey.responses.services import submit_response
@@ -21,7 +22,12 @@ class Responses(MethodView):
     @blp.alt_response(404, description="No such questionnaire")
     @blp.alt_response(409, description="Not open, or the submission_id was used with other answers")
     @blp.alt_response(422, description="Invalid: every problem, keyed by field and question code")
+    @blp.alt_response(429, description="Too many responses from this client; Retry-After says when to retry")
     def post(self, code: str) -> tuple[dict[str, Any], int]:
         """Submit one response; resubmitting the same submission_id never stores it twice."""
+        scope = f"submit:{code}"
+        ratelimit.check(scope, "SUBMISSION_RATE_LIMIT")
         result = submit_response(code, json_body(), channel="api")
+        if result.created:  # replays and refusals do not count
+            ratelimit.spend(scope, "SUBMISSION_RATE_LIMIT")
         return result.receipt, 201 if result.created else 200

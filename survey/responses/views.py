@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as HTTPResponse
 
+from survey import ratelimit
 from survey.errors import (
     QuestionnaireNotOpenError,
     SubmissionConflictError,
@@ -134,8 +135,10 @@ def _submit(
     payload = {"submission_id": submission_id, "language": language, "version": catalog.number, "answers": answers}
     if questionnaire.requires_code:
         payload["participation_code"] = participation_code
+    scope = f"submit:{questionnaire.code}"
+    ratelimit.check(scope, "SUBMISSION_RATE_LIMIT")
     try:
-        submit_response(questionnaire.code, payload, channel="web")
+        result = submit_response(questionnaire.code, payload, channel="web")
     except SubmissionInvalidError as error:
         # Back to the first page with a problem (the checks page by page should have caught it,
         # unless a code was spent meanwhile).
@@ -149,6 +152,8 @@ def _submit(
         return _message(catalog, language, "already_submitted")
     except QuestionnaireNotOpenError:
         return _message(catalog, language, "not_open")
+    if result.created:
+        ratelimit.spend(scope, "SUBMISSION_RATE_LIMIT")
     return redirect(url_for("form.thanks", code=questionnaire.code, lang=language), code=303)
 
 
