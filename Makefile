@@ -13,8 +13,7 @@ FLASK := $(BIN)/flask --app wsgi
 run: $(VENV)/.runtime translations
 	$(FLASK) db upgrade
 	$(FLASK) survey seed
-	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --access-logfile - \
-		--access-logformat '%(m)s %(U)s %(s)s %(b)s %(M)sms' wsgi:app
+	PORT=$(PORT) WORKERS=$(WORKERS) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 test: $(VENV)/.dev translations node_modules/axe-core/axe.min.js
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
