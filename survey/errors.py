@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
@@ -98,6 +98,18 @@ class RateLimitedError(SurveyError):
     def __init__(self, retry_after: int) -> None:
         super().__init__()
         self.retry_after = retry_after
+
+
+class ResultsNotPublicError(NotFoundError):
+    code, title = "results_not_public", "These results are not public"
+
+
+class NothingPublishedError(SurveyError):
+    status, code, title = 409, "nothing_published", "No version of this questionnaire is published yet"
+
+
+class BreakdownInvalidError(SurveyError):
+    status, code, title = 422, "breakdown_invalid", "That breakdown is not offered"
 
 
 class UserInvalidError(SurveyError):
@@ -224,7 +236,28 @@ def _handle_database_error(error: Exception) -> Response:
     # Connection loss, pool exhaustion, a database restart: the request did not complete and
     # left nothing behind (the unit of work rolled back), so the client may retry.
     log.warning("database unavailable: %s", type(error).__name__)
+    _discard_transaction()
     return _handle_domain_error(ServiceUnavailableError())
+
+
+def _discard_transaction() -> None:
+    """A failed statement leaves the session's transaction unusable: end it before answering."""
+    from survey.db import db
+
+    try:
+        db.session.rollback()
+    except Exception:  # the connection itself may be gone; the pool replaces it
+        log.warning("rollback after a database error failed")
+
+
+def _handle_data_error(error: DataError) -> Response:
+    # Input that passed validation but not the database (a bound the schemas missed): still the
+    # client's input, so a 400, and logged so that the missing validation gets added.
+    log.warning("database refused a value: %s", type(error.orig).__name__)
+    _discard_transaction()
+    if _wants_page():
+        return _page(400)
+    return problem(400, "Bad Request", "A value is out of range.", "value_out_of_range")
 
 
 def _handle_unexpected(error: Exception) -> Response:
@@ -238,6 +271,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(SurveyError, _handle_domain_error)
     app.register_error_handler(CSRFError, _handle_csrf_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(DataError, _handle_data_error)
     for unavailable in (OperationalError, InterfaceError, PoolTimeoutError):
         app.register_error_handler(unavailable, _handle_database_error)
     app.register_error_handler(Exception, _handle_unexpected)

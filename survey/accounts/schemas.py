@@ -44,7 +44,11 @@ class TokenSchema(Schema):
 class TokenCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     days = fields.Integer(strict=True, load_default=TOKEN_DAYS_DEFAULT, validate=validate.Range(1, TOKEN_DAYS_MAX))
-    user_id = fields.Integer(strict=True, metadata={"description": "Admins may make a token for another user"})
+    user_id = fields.Integer(
+        strict=True,
+        validate=validate.Range(1, 2**31 - 1),
+        metadata={"description": "Admins may make a token for another user"},
+    )
 
 
 class NewTokenSchema(TokenSchema):

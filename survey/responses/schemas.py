@@ -37,6 +37,7 @@ class SubmissionSchema(Schema):
     language = fields.String(required=True, metadata={"description": "The language answered in", "example": "sq"})
     version = StrictInteger(
         load_default=None,
+        validate=validate.Range(1, 2**31 - 1),
         metadata={"description": "The published version answered; defaults to the current one"},
     )
     participation_code = fields.String(
