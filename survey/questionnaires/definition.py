@@ -36,7 +36,12 @@ class QuestionField(fields.Field):
         kind = value.get("type")
         if kind not in type_names():
             raise ma.ValidationError({"type": [f"unknown question type; one of: {', '.join(type_names())}"]})
-        return get_type(kind).schema().load(value)
+        try:
+            return get_type(kind).schema().load(value)
+        except ma.ValidationError as error:
+            # Re-raised without marshmallow's partial data: the cross-checks must never see a
+            # half-loaded question (a choice question without its options).
+            raise ma.ValidationError(error.messages) from None
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         return value

@@ -249,3 +249,14 @@ def test_a_draft_may_be_incomplete_but_not_published():
 def test_not_an_object(raw):
     with pytest.raises(DefinitionInvalidError):
         validate_definition(raw)
+
+
+def test_a_broken_question_others_refer_to_is_reported_not_crashed():
+    definition = all_types_definition()
+    definition["consent"]["options"] = [definition["consent"]["options"][0]]  # one option only
+    _question(definition, "heard")["options"] = [{"code": "yes", "label": {"en": "Yes"}}]  # 'which' refers to it
+    with pytest.raises(DefinitionInvalidError) as caught:
+        validate_definition(definition)
+    problems = caught.value.errors["problems"]
+    assert "consent.options: Shorter than minimum length 2." in problems
+    assert any(p.startswith("sections[0].questions[0].options") for p in problems)
