@@ -12,9 +12,11 @@ from survey.accounts.auth import user_by_email
 from survey.accounts.models import ROLES
 from survey.accounts.services import TOKEN_DAYS_DEFAULT, TOKEN_DAYS_MAX, create_token, create_user
 from survey.errors import DefinitionInvalidError, QuestionnaireNotFoundError, UserExistsError, UserInvalidError
+from survey.exports.cli import export_command
 from survey.i18n import compile_catalogs, write_cyrillic_catalog
 from survey.questionnaires.services import get_questionnaire, seed_shipped_questionnaires
 from survey.responses.codes import codes_csv, issue_codes
+from survey.results.services import refresh_snapshot
 
 survey_cli = AppGroup("survey", help="Survey service administration.")
 
@@ -79,6 +81,21 @@ def create_token_command(email: str, name: str, days: int) -> None:
     click.echo(secret)
 
 
+@survey_cli.command("snapshot")
+@click.argument("code")
+def snapshot_command(code: str) -> None:
+    """Take a new public results snapshot now (if any response arrived since the last one)."""
+    try:
+        questionnaire = get_questionnaire(code)
+    except QuestionnaireNotFoundError as error:
+        raise click.ClickException(error.detail) from None
+    snapshot = refresh_snapshot(questionnaire, force=True)
+    if snapshot is None:
+        click.echo(f"{code}: no responses yet, nothing to publish")
+    else:
+        click.echo(f"{code}: snapshot of {snapshot.taken_on} ({snapshot.responses} responses)")
+
+
 @survey_cli.command("compile-translations")
 def compile_translations() -> None:
     """Compile the page-text catalogs (survey/translations/*/LC_MESSAGES/messages.po)."""
@@ -90,6 +107,9 @@ def compile_translations() -> None:
 def cyrillic_catalog() -> None:
     """Regenerate the Serbian Cyrillic page texts from the Serbian Latin ones."""
     click.echo(f"wrote {write_cyrillic_catalog()}")
+
+
+survey_cli.add_command(export_command)
 
 
 def register(app: Flask) -> None:

@@ -55,6 +55,27 @@ def unit_of_work() -> Iterator[None]:
         session.info[_DEPTH_KEY] = depth
 
 
+READ_ONLY = "survey_read_only"
+
+
+def begin_read_only() -> None:
+    """Start the session's next transaction as one that only reads (a long export): on SQLite it
+    takes no write lock, so submissions are not held back; on PostgreSQL reads never block writes.
+    End it with ``db.session.rollback()``."""
+    session = db.session()
+    session.rollback()
+    session.connection(execution_options={READ_ONLY: True})
+
+
+@contextmanager
+def read_only_transaction() -> Iterator[None]:
+    begin_read_only()
+    try:
+        yield
+    finally:
+        db.session.rollback()
+
+
 def tune_sqlite(engine: Engine) -> None:
     """Apply the embedded-default settings the ceilings report measured (WAL, NORMAL, busy timeout).
 
