@@ -1,0 +1,1 @@
+"""Results: SQL aggregation, disclosure control, snapshots, and public and staff result views."""

@@ -1,0 +1,314 @@
+"""Results: tables from the SQL aggregates, through disclosure control, kept in snapshots.
+
+Public results come only from a stored snapshot, taken when the snapshot rule allows it (enough new
+responses and time, or at close) for the overall table and every allowed breakdown at once, so the
+same snapshot always gives byte-identical output. Staff results are live, with exact counts and the
+analyst's statistics, but the same group gate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from survey.accounts.models import User
+from survey.accounts.services import now, record
+from survey.db import db, unit_of_work
+from survey.errors import BreakdownInvalidError, NothingPublishedError, ResultsNotPublicError
+from survey.questionnaires.definition import iter_questions
+from survey.questionnaires.models import Questionnaire
+from survey.questionnaires.services import current_version, get_questionnaire, today
+from survey.questionnaires.types import get_type
+from survey.results import disclosure, statistics
+from survey.results.disclosure import CellCount, DisclosureRules, GroupCount, QuestionTable
+from survey.results.models import ResultSnapshot
+from survey.results.queries import ALL, Aggregate, QuestionCounts, aggregate, count_responses
+
+OVERALL = ""  # the snapshot key of the table without breakdown
+NUMBER_BINS = 10
+
+
+def rules() -> DisclosureRules:
+    return DisclosureRules.from_mapping(current_app.config)
+
+
+def breakdowns(definition: dict[str, Any]) -> list[str]:
+    """The allowed breakdowns: the questions flagged ``demographic`` (DESIGN §4)."""
+    return [q["code"] for _section, q in iter_questions(definition) if q.get("demographic")]
+
+
+def tabulated_questions(definition: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every question that has results (the consent question is everyone's "yes")."""
+    return [q for section, q in iter_questions(definition) if section != "consent"]
+
+
+def _cells(spec: dict[str, Any], counts: QuestionCounts, group: str | None) -> tuple[CellCount, ...]:
+    """Every possible cell of the question for one group, zeros included (leaving them out would disclose)."""
+    kind = get_type(spec["type"])
+    found = counts.cells
+    if spec["type"] == "matrix":
+        points = [o.code for o in kind.options(spec)]
+        return tuple(
+            CellCount(point, found[(group, row, point, None)], row=row) for row in kind.items(spec) for point in points
+        )
+    if spec["type"] == "ranking":
+        ranks = range(1, (spec.get("max_ranked") or len(spec["options"])) + 1)
+        return tuple(
+            CellCount(o.code, found[(group, None, o.code, rank)], rank=rank)
+            for o in kind.options(spec)
+            for rank in ranks
+        )
+    if spec["type"] in ("rating", "number"):
+        values = _value_cells(spec, counts.numbers.get(group, {}))
+        extra = [CellCount(o.code, found[(group, None, o.code, None)]) for o in kind.options(spec)]
+        return tuple(values + extra)
+    if spec["type"] == "text":
+        return ()
+    return tuple(CellCount(o.code, found[(group, None, o.code, None)]) for o in kind.options(spec))
+
+
+def _value_cells(spec: dict[str, Any], values: dict[float, int]) -> list[CellCount]:
+    """A rating's scale points, or a number's bins over its declared range."""
+    if spec["type"] == "rating":
+        low, high, step = (spec["range"][k] for k in ("min", "max", "step"))
+        return [CellCount(str(v), values.get(float(v), 0)) for v in range(low, high + 1, step)]
+    low, high = spec["min"], spec["max"]
+    width = (high - low) / NUMBER_BINS or 1
+    bins = [0] * NUMBER_BINS
+    for value, count in values.items():
+        bins[min(int((value - low) / width), NUMBER_BINS - 1)] += count
+    return [CellCount(f"{_fmt(low + i * width)}–{_fmt(low + (i + 1) * width)}", bins[i]) for i in range(NUMBER_BINS)]
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
+
+
+def _table_type(spec: dict[str, Any]) -> str:
+    # A number question without a declared range cannot be binned without revealing its extremes.
+    if spec["type"] == "number" and (spec.get("min") is None or spec.get("max") is None):
+        return "text"
+    return spec["type"]
+
+
+def question_tables(definition: dict[str, Any], data: Aggregate, groups: list[str]) -> list[QuestionTable]:
+    tables = []
+    for spec in tabulated_questions(definition):
+        counts = data.questions.get(spec["code"], QuestionCounts(spec["code"]))
+        kind = _table_type(spec)
+        shaped = {**spec, "type": "text"} if kind == "text" else spec
+
+        def group(code: str, key: str | None, counts: QuestionCounts = counts, shaped: dict = shaped) -> GroupCount:
+            return GroupCount(code, counts.answered.get(key, 0), _cells(shaped, counts, key))
+
+        overall = group(ALL, ALL)
+        breakdown = tuple(group(code, code) for code in groups)
+        tables.append(QuestionTable(spec["code"], kind, overall, breakdown))
+    return tables
+
+
+def tables_for(
+    questionnaire: Questionnaire, definition: dict[str, Any], breakdown: str | None, overall: Aggregate | None = None
+) -> tuple[Aggregate, list[QuestionTable]]:
+    """The question tables for one breakdown (or none), each with the true overall table beside it."""
+    overall = overall or aggregate(questionnaire)
+    overall_tables = question_tables(definition, overall, [])
+    if not breakdown:
+        return overall, overall_tables
+    data = aggregate(questionnaire, breakdown)
+    groups = [o.code for o in get_type("single_choice").options(_question(definition, breakdown))]
+    by_group = question_tables(definition, data, groups)
+    tables = [QuestionTable(t.code, t.type, o.overall, t.groups) for t, o in zip(by_group, overall_tables, strict=True)]
+    return data, tables
+
+
+def compute_public(questionnaire: Questionnaire) -> dict[str, Any]:
+    """Disclosure-controlled results for the overall table and every allowed breakdown."""
+    definition = current_version(questionnaire).definition  # type: ignore[union-attr]
+    active = rules()
+    overall = aggregate(questionnaire)
+    output: dict[str, Any] = {}
+    for breakdown in [OVERALL, *breakdowns(definition)]:
+        _data, tables = tables_for(questionnaire, definition, breakdown, overall)
+        output[breakdown] = disclosure.protect_results(overall.total, tables, active)
+    return output
+
+
+def _question(definition: dict[str, Any], code: str) -> dict[str, Any]:
+    return next(q for _s, q in iter_questions(definition) if q["code"] == code)
+
+
+def latest_snapshot(questionnaire: Questionnaire) -> ResultSnapshot | None:
+    return db.session.scalar(
+        select(ResultSnapshot)
+        .where(ResultSnapshot.questionnaire_id == questionnaire.id)
+        .order_by(ResultSnapshot.id.desc())
+        .limit(1)
+    )
+
+
+def refresh_snapshot(
+    questionnaire: Questionnaire, force: bool = False, actor: User | None = None
+) -> ResultSnapshot | None:
+    """Take a new snapshot if the rule allows (or ``force``, staff only); return the one in force."""
+    if current_version(questionnaire) is None:
+        raise NothingPublishedError(f"Nothing of {questionnaire.code!r} is published yet.")
+    latest = latest_snapshot(questionnaire)
+    responses = count_responses(questionnaire)
+    hours = None
+    if latest is not None:
+        taken_at = latest.taken_at if latest.taken_at.tzinfo else latest.taken_at.replace(tzinfo=now().tzinfo)
+        hours = (now() - taken_at).total_seconds() / 3600
+    due = disclosure.snapshot_due(
+        responses=responses,
+        responses_at_last=latest.responses if latest else None,
+        hours_since_last=hours,
+        closed=questionnaire.effective_status(today()) in ("closed", "archived"),
+        rules=rules(),
+    )
+    if not (due or (force and responses != (latest.responses if latest else None))):
+        return latest
+    with unit_of_work():
+        snapshot = ResultSnapshot(
+            questionnaire_id=questionnaire.id,
+            taken_at=now(),
+            taken_on=today(),
+            responses=responses,
+            version=current_version(questionnaire).number,  # type: ignore[union-attr]
+            results=compute_public(questionnaire),
+        )
+        db.session.add(snapshot)
+        if actor is not None or force:
+            record(actor, "results.snapshot", "questionnaire", questionnaire.code, responses=responses)
+    return snapshot
+
+
+def public_results(code: str, breakdown: str | None) -> dict[str, Any]:
+    """The public results of a questionnaire whose results are public (DESIGN §5 "Results shape")."""
+    questionnaire = get_questionnaire(code)
+    if not questionnaire.results_public or current_version(questionnaire) is None:
+        raise ResultsNotPublicError(f"The results of {code!r} are not public.")
+    return snapshot_results(questionnaire, breakdown)
+
+
+def snapshot_results(questionnaire: Questionnaire, breakdown: str | None) -> dict[str, Any]:
+    """The results in the snapshot in force (taking a new one when the rule allows)."""
+    version = current_version(questionnaire)
+    if version is None:
+        raise NothingPublishedError(f"Nothing of {questionnaire.code!r} is published yet.")
+    _check_breakdown(version.definition, breakdown)
+    snapshot = refresh_snapshot(questionnaire)
+    body: dict[str, Any] = {"questionnaire": questionnaire.code, "breakdown": breakdown or None}
+    if snapshot is None:
+        return {
+            **body,
+            "version": version.number,
+            "status": disclosure.STATUS_NOT_YET,
+            "snapshot": None,
+            "questions": [],
+        }
+    result = snapshot.results.get(breakdown or OVERALL)
+    if result is None:  # a breakdown added by a newer version than the snapshot: wait for the next one
+        result = {"status": disclosure.STATUS_NOT_YET, "n": None, "questions": []}
+    return {
+        **body,
+        "version": snapshot.version,
+        "status": result["status"],
+        "snapshot": {"taken_on": snapshot.taken_on, "n": result["n"]},
+        "questions": result["questions"],
+    }
+
+
+def _check_breakdown(definition: dict[str, Any], breakdown: str | None) -> None:
+    allowed = breakdowns(definition)
+    if breakdown and breakdown not in allowed:
+        raise BreakdownInvalidError(
+            "That breakdown is not offered.", {"breakdown": [f"Must be one of: {', '.join(allowed) or 'none'}."]}
+        )
+
+
+def staff_results(code: str, breakdown: str | None) -> dict[str, Any]:
+    """Live results for staff: exact counts and statistics, with the same group gate and filter rule."""
+    questionnaire = get_questionnaire(code)
+    version = current_version(questionnaire)
+    if version is None:
+        raise NothingPublishedError(f"Nothing of {code!r} is published yet.")
+    _check_breakdown(version.definition, breakdown)
+    data, tables = tables_for(questionnaire, version.definition, breakdown or None)
+    active = rules()
+    specs = {q["code"]: q for q in tabulated_questions(version.definition)}
+    questions = []
+    for table in tables:
+        shown = disclosure.staff_table(table, active)
+        for group in shown["groups"]:
+            if group["n"] is not None and (
+                not breakdown or group["group"] in data.questions.get(table.code, QuestionCounts("")).answered
+            ):
+                group["statistics"] = _statistics(
+                    specs[table.code], data.questions.get(table.code), group["group"], breakdown
+                )
+        questions.append(shown)
+    return {
+        "questionnaire": code,
+        "version": version.number,
+        "responses": data.total,
+        "breakdown": breakdown or None,
+        "questions": questions,
+    }
+
+
+def _statistics(
+    spec: dict[str, Any], counts: QuestionCounts | None, group: str, breakdown: str | None
+) -> dict[str, Any]:
+    """Mean, median and top-two share (substantive answers only), ranking summaries, Wilson intervals."""
+    if counts is None:
+        return {}
+    key = group if breakdown else ALL
+    n = counts.answered.get(key, 0)
+    stats: dict[str, Any] = {}
+    kind = get_type(spec["type"])
+    if spec["type"] in ("likert", "single_choice") and (spec["type"] == "likert" or spec.get("ordinal")):
+        values = {o.code: o.value for o in kind.options(spec) if o.value is not None and not o.non_substantive}
+        counted = {values[c]: counts.cells[(key, None, c, None)] for c in values}
+        stats.update(_scale_stats(counted, sorted(values.values())))
+    elif spec["type"] == "matrix":
+        values = {o.code: o.value for o in kind.options(spec) if o.value is not None and not o.non_substantive}
+        stats["rows"] = {
+            row: _scale_stats({values[c]: counts.cells[(key, row, c, None)] for c in values}, sorted(values.values()))
+            for row in kind.items(spec)
+        }
+    elif spec["type"] in ("rating", "number"):
+        numbers = counts.numbers.get(key, {})
+        stats.update({"mean": _round(statistics.mean(numbers)), "median": statistics.median(numbers)})
+    elif spec["type"] == "ranking":
+        stats["options"] = {}
+        for option in kind.options(spec):
+            ranks = {r: c for (g, _row, o, r), c in counts.cells.items() if g == key and o == option.code and r}
+            first = ranks.get(1, 0)
+            stats["options"][option.code] = {
+                "ranked_first_share": _round(first / n) if n else None,
+                "ranked_first_interval": _interval(first, n),
+                "mean_rank": _round(statistics.mean_rank(ranks)),
+            }
+    if spec["type"] in ("single_choice", "likert", "multiple_choice") and n:
+        stats["intervals"] = {o.code: _interval(counts.cells[(key, None, o.code, None)], n) for o in kind.options(spec)}
+    return stats
+
+
+def _scale_stats(counted: dict[float, int], scale: list[float]) -> dict[str, Any]:
+    return {
+        "mean": _round(statistics.mean(counted)),
+        "median": statistics.median(counted),
+        "top_two_share": _round(statistics.top_share(counted, scale[-2:])) if len(scale) >= 4 else None,
+    }
+
+
+def _interval(successes: int, trials: int) -> list[float] | None:
+    found = statistics.wilson_interval(successes, trials)
+    return [_round(found[0]), _round(found[1])] if found else None  # type: ignore[list-item]
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)

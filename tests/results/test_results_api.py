@@ -1,0 +1,127 @@
+"""Results end to end: SQL aggregation, disclosure control, snapshots, staff statistics."""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics as pystats
+from collections import Counter
+
+import pytest
+
+from survey.db import unit_of_work
+from survey.questionnaires.services import get_questionnaire
+from survey.responses.services import submit_response
+from tests.factories import dialogue_answers, submission
+from tests.staff import make_staff
+
+URL = "/api/v1/questionnaires/dialogue_2022/results"
+SUPPORT = ["strongly_oppose", "somewhat_oppose", "neither", "somewhat_support", "strongly_support", "dont_know"]
+COMMUNITIES = ["albanian", "albanian", "serb", "serb", "bosniak", "turkish"]
+
+
+def fill(count: int, seed: int = 7) -> list[dict]:
+    """Submit ``count`` varied responses to the op-ed questionnaire; return their answers."""
+    rng = random.Random(seed)
+    given = []
+    for _ in range(count):
+        answers = dialogue_answers()
+        answers["community"] = rng.choice(COMMUNITIES)
+        answers["dialogue_support"] = rng.choice(SUPPORT)
+        answers["transparency_rating"] = rng.randint(0, 10)
+        answers["message_to_leaders"] = f"secret-text-{rng.random()}"
+        submit_response("dialogue_2022", submission(answers=answers), channel="api")
+        given.append(answers)
+    return given
+
+
+def all_counts(body: dict) -> list:
+    return [cell["count"] for q in body["questions"] for g in q["groups"] for cell in g.get("cells", [])]
+
+
+def test_nothing_is_published_below_the_survey_threshold(client):
+    fill(49)
+    body = client.get(URL).json
+    assert (body["status"], body["snapshot"], body["questions"]) == ("not_yet", None, [])
+
+
+def test_published_figures_obey_the_rules(client):
+    given = fill(60)
+    body = client.get(URL + "?breakdown=community").json
+    assert body["status"] == "published" and body["snapshot"]["n"] == 60
+    for count in all_counts(body):
+        assert count is None or count == "<5" or (isinstance(count, int) and count % 5 == 0)
+    text = json.dumps(body)
+    assert not any(a["message_to_leaders"] in text for a in given)  # free text is never public
+    message = next(q for q in body["questions"] if q["code"] == "message_to_leaders")
+    assert all(g.get("cells", []) == [] for g in message["groups"])
+    for question in body["questions"]:
+        for group in question["groups"]:
+            assert group["n"] is None or group["n"] >= 10
+
+
+def test_snapshot_changes_only_by_the_rule_and_is_byte_identical(client, runner):
+    fill(60)
+    first = client.get(URL).get_data()
+    fill(9, seed=8)
+    assert client.get(URL).get_data() == first  # under 10 new responses (and 24 h): unchanged
+    fill(1, seed=9)
+    assert client.get(URL).get_data() == first  # 10 new, but not 24 hours yet
+    assert runner.invoke(args=["survey", "snapshot", "dialogue_2022"]).exit_code == 0
+    assert json.loads(client.get(URL).get_data())["snapshot"]["n"] == 70
+
+
+def test_a_closed_questionnaire_publishes_its_final_figures(client):
+    fill(60)
+    client.get(URL)
+    fill(3, seed=3)
+    with unit_of_work():
+        get_questionnaire("dialogue_2022").close()
+    assert client.get(URL).json["snapshot"]["n"] == 65  # 63 rounded to 5
+
+
+def test_breakdowns_are_limited_to_demographic_questions(client):
+    response = client.get(URL + "?breakdown=dialogue_support")
+    assert response.status_code == 422
+    assert "community" in response.json["errors"]["breakdown"][0]
+    assert client.get(URL + "?breakdown=DROP%20TABLE").status_code == 422
+
+
+def test_results_that_are_not_public_are_not_found(client):
+    with unit_of_work():
+        get_questionnaire("dialogue_2022").results_public = False
+    assert client.get(URL).status_code == 404
+
+
+def test_staff_statistics_match_an_independent_computation(client):
+    given = fill(80)
+    people = make_staff()
+    staff = client.get(
+        "/api/v1/admin/questionnaires/dialogue_2022/results?breakdown=community", headers=people["analyst"].headers
+    ).json
+    assert staff["responses"] == 80
+    support = next(q for q in staff["questions"] if q["code"] == "dialogue_support")
+    values = {code: i + 1 for i, code in enumerate(SUPPORT[:5])}
+    for group in support["groups"]:
+        if group["n"] is None or group["group"] not in COMMUNITIES:
+            continue
+        mine = [
+            values[a["dialogue_support"]]
+            for a in given
+            if a["community"] == group["group"] and a["dialogue_support"] in values
+        ]
+        assert group["statistics"]["mean"] == pytest.approx(pystats.mean(mine), abs=1e-4)
+        assert group["statistics"]["median"] == pystats.median(mine)
+        top_two = sum(v >= 4 for v in mine) / len(mine)
+        assert group["statistics"]["top_two_share"] == pytest.approx(top_two, abs=1e-4)
+        exact = Counter(a["dialogue_support"] for a in given if a["community"] == group["group"])
+        assert {c["option"]: c["count"] for c in group["cells"]} == {o: exact.get(o, 0) for o in SUPPORT}
+        low, high = group["statistics"]["intervals"]["dont_know"]
+        assert low <= exact.get("dont_know", 0) / group["n"] <= high
+    rating = next(q for q in staff["questions"] if q["code"] == "transparency_rating")
+    for group in rating["groups"]:
+        if group["n"] is not None and group["group"] in COMMUNITIES:
+            mine = [a["transparency_rating"] for a in given if a["community"] == group["group"]]
+            assert group["statistics"]["mean"] == pytest.approx(pystats.mean(mine), abs=1e-4)
+    editor = client.get("/api/v1/admin/questionnaires/dialogue_2022/results", headers=people["editor"].headers)
+    assert editor.status_code == 403
