@@ -14,6 +14,7 @@ from survey.accounts.api import blp as accounts_admin_api
 from survey.accounts.views import bp as admin_pages
 from survey.config import load_config
 from survey.db import tune_sqlite
+from survey.exports.api import blp as exports_admin_api
 from survey.extensions import api, csrf, db, migrate
 from survey.questionnaires.admin_api import blp as questionnaires_admin_api
 from survey.questionnaires.admin_views import bp as questionnaire_admin_pages
@@ -21,6 +22,9 @@ from survey.questionnaires.api import blp as questionnaires_api
 from survey.questionnaires.views import bp as public_pages
 from survey.responses.api import blp as responses_api
 from survey.responses.views import bp as form_pages
+from survey.results.api import blp as results_api
+from survey.results.api import staff_blp as results_admin_api
+from survey.results.views import bp as results_pages
 from survey.strict_json import StrictJSONProvider
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -50,11 +54,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     csrf.init_app(app)
     api.init_app(app)
-    for blueprint in (questionnaires_api, responses_api, questionnaires_admin_api, accounts_admin_api):
+    for blueprint in (
+        questionnaires_api,
+        responses_api,
+        results_api,
+        questionnaires_admin_api,
+        accounts_admin_api,
+        results_admin_api,
+        exports_admin_api,
+    ):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # JSON API: bearer tokens, no cookies, no ambient authority to ride on
     app.register_blueprint(public_pages)
     app.register_blueprint(form_pages)
+    app.register_blueprint(results_pages)
     app.register_blueprint(health.bp)
     app.register_blueprint(admin_pages)
     app.register_blueprint(questionnaire_admin_pages)

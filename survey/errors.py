@@ -120,6 +120,10 @@ class UserExistsError(SurveyError):
     status, code, title = 409, "user_exists", "A user with this e-mail address exists"
 
 
+class SettingsInvalidError(SurveyError):
+    status, code, title = 422, "settings_invalid", "The settings are invalid"
+
+
 class QuestionnaireExistsError(SurveyError):
     status, code, title = 409, "questionnaire_exists", "A questionnaire with this code exists"
 

@@ -7,15 +7,14 @@ from typing import Any
 
 from flask import Response
 from flask.views import MethodView
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from survey.accounts.auth import require, staff
-from survey.accounts.services import record
 from survey.api import SurveyBlueprint, json_body
-from survey.db import db, unit_of_work
+from survey.db import db
 from survey.errors import NotFoundError
 from survey.questionnaires import services
-from survey.questionnaires.models import Questionnaire, QuestionnaireVersion
+from survey.questionnaires.models import Questionnaire
 from survey.questionnaires.schemas import (
     CodesRequestSchema,
     FilledSchema,
@@ -23,57 +22,13 @@ from survey.questionnaires.schemas import (
     QuestionnaireSettingsSchema,
     TranslationReportSchema,
 )
+from survey.questionnaires.services import describe, version_of
 from survey.questionnaires.translation import completeness, fill_cyrillic
 from survey.responses.codes import codes_csv, issue_codes
-from survey.responses.models import Response as StoredResponse
 
 blp = SurveyBlueprint("admin_questionnaires", __name__, url_prefix="/api/v1/admin/questionnaires")
 CODE = "<string(maxlength=63):code>"
 DEFINITION_BODY = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
-
-
-def describe(questionnaire: Questionnaire) -> dict[str, Any]:
-    """The staff view of a questionnaire, with response counts per version."""
-    counts = dict(
-        db.session.execute(
-            select(StoredResponse.version_id, func.count())
-            .where(StoredResponse.questionnaire_id == questionnaire.id)
-            .group_by(StoredResponse.version_id)
-        ).all()
-    )
-    current = services.current_version(questionnaire)
-    draft = services.draft_version(questionnaire)
-    newest = questionnaire.versions[-1].definition if questionnaire.versions else {}
-    return {
-        "code": questionnaire.code,
-        "status": questionnaire.status,
-        "effective_status": questionnaire.effective_status(services.today()),
-        "default_language": questionnaire.default_language,
-        "title": newest.get("title", {}),
-        "results_public": questionnaire.results_public,
-        "requires_code": questionnaire.requires_code,
-        "opens_on": questionnaire.opens_on,
-        "closes_on": questionnaire.closes_on,
-        "current_version": current.number if current else None,
-        "draft_version": draft.number if draft else None,
-        "responses": sum(counts.values()),
-        "versions": [
-            {
-                "number": v.number,
-                "published_on": v.published_on,
-                "checksum": v.checksum,
-                "responses": counts.get(v.id, 0),
-            }
-            for v in questionnaire.versions
-        ],
-    }
-
-
-def version_of(questionnaire: Questionnaire, number: int) -> QuestionnaireVersion:
-    for version in questionnaire.versions:
-        if version.number == number:
-            return version
-    raise NotFoundError(f"Questionnaire {questionnaire.code!r} has no version {number}.")
 
 
 @blp.route("")
@@ -108,13 +63,7 @@ class AdminQuestionnaire(MethodView):
     def patch(self, settings: dict[str, Any], code: str) -> dict[str, Any]:
         """Change settings: public results, participation codes, open and close dates."""
         questionnaire = services.get_questionnaire(code)
-        with unit_of_work():
-            for name, value in settings.items():
-                setattr(questionnaire, name, value)
-            if settings:
-                record(
-                    staff(), "questionnaire.settings", "questionnaire", code, **{k: str(v) for k, v in settings.items()}
-                )
+        services.change_settings(questionnaire, settings, actor=staff())
         return describe(questionnaire)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from survey.accounts.models import User
 from survey.accounts.services import record
@@ -21,8 +21,10 @@ from survey.db import db, unit_of_work
 from survey.errors import (
     DefinitionInvalidError,
     IllegalTransitionError,
+    NotFoundError,
     QuestionnaireExistsError,
     QuestionnaireNotFoundError,
+    SettingsInvalidError,
     VersionNotFoundError,
 )
 from survey.questionnaires.definition import checksum, iter_questions, validate_definition
@@ -34,8 +36,10 @@ from survey.questionnaires.models import (
     QuestionnaireVersion,
 )
 from survey.questionnaires.types import get_type
+from survey.responses.models import Response as StoredResponse
 
 SHIPPED_DEFINITIONS = Path(__file__).parent / "definitions"
+SETTINGS = ("results_public", "requires_code", "opens_on", "closes_on")
 
 
 def today() -> dt.date:
@@ -206,6 +210,75 @@ def publish_version(version: QuestionnaireVersion, actor: User | None = None) ->
         db.session.flush()
         record(actor, "questionnaire.publish", "questionnaire", definition["code"], version=version.number)
     return version
+
+
+def change_settings(
+    questionnaire: Questionnaire, settings: dict[str, Any], actor: User | None = None
+) -> dict[str, Any]:
+    """Apply the settings staff may change; returns what actually changed (and audits it)."""
+    wanted = {name: settings[name] for name in SETTINGS if name in settings}
+    opens, closes = wanted.get("opens_on", questionnaire.opens_on), wanted.get("closes_on", questionnaire.closes_on)
+    if opens and closes and closes < opens:
+        raise SettingsInvalidError(
+            "The closing date is before the opening date.", {"closes_on": ["Must not be before opens_on."]}
+        )
+    changes = {name: value for name, value in wanted.items() if getattr(questionnaire, name) != value}
+    if changes:
+        with unit_of_work():
+            for name, value in changes.items():
+                setattr(questionnaire, name, value)
+            record(
+                actor,
+                "questionnaire.settings",
+                "questionnaire",
+                questionnaire.code,
+                **{k: str(v) for k, v in changes.items()},
+            )
+    return changes
+
+
+def describe(questionnaire: Questionnaire) -> dict[str, Any]:
+    """The staff view of a questionnaire, with response counts per version."""
+    counts = dict(
+        db.session.execute(
+            select(StoredResponse.version_id, func.count())
+            .where(StoredResponse.questionnaire_id == questionnaire.id)
+            .group_by(StoredResponse.version_id)
+        ).all()
+    )
+    current = current_version(questionnaire)
+    draft = draft_version(questionnaire)
+    newest = questionnaire.versions[-1].definition if questionnaire.versions else {}
+    return {
+        "code": questionnaire.code,
+        "status": questionnaire.status,
+        "effective_status": questionnaire.effective_status(today()),
+        "default_language": questionnaire.default_language,
+        "title": newest.get("title", {}),
+        "results_public": questionnaire.results_public,
+        "requires_code": questionnaire.requires_code,
+        "opens_on": questionnaire.opens_on,
+        "closes_on": questionnaire.closes_on,
+        "current_version": current.number if current else None,
+        "draft_version": draft.number if draft else None,
+        "responses": sum(counts.values()),
+        "versions": [
+            {
+                "number": v.number,
+                "published_on": v.published_on,
+                "checksum": v.checksum,
+                "responses": counts.get(v.id, 0),
+            }
+            for v in questionnaire.versions
+        ],
+    }
+
+
+def version_of(questionnaire: Questionnaire, number: int) -> QuestionnaireVersion:
+    for version in questionnaire.versions:
+        if version.number == number:
+            return version
+    raise NotFoundError(f"Questionnaire {questionnaire.code!r} has no version {number}.")
 
 
 def seed_shipped_questionnaires(directory: Path = SHIPPED_DEFINITIONS) -> list[tuple[str, str]]:

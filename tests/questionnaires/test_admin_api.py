@@ -47,6 +47,9 @@ ROUTES = [
     ("GET", "/questionnaires/{code}/translations", "questionnaires.read", None),
     ("POST", "/questionnaires/{code}/draft/cyrillic", "questionnaires.write", None),
     ("POST", "/questionnaires/{code}/codes", "codes.write", {"count": 2}),
+    ("GET", "/questionnaires/{code}/results", "results.read", None),
+    ("POST", "/questionnaires/{code}/snapshot", "results.read", None),
+    ("GET", "/questionnaires/{code}/export", "exports.read", None),
     ("GET", "/me", "questionnaires.read", None),
     ("GET", "/users", "users.manage", None),
     (
