@@ -15,6 +15,7 @@ from survey.accounts.views import bp as admin_pages
 from survey.config import load_config
 from survey.db import tune_sqlite
 from survey.exports.api import blp as exports_admin_api
+from survey.exports.api import public_tables as result_tables_api
 from survey.extensions import api, csrf, db, migrate
 from survey.questionnaires.admin_api import blp as questionnaires_admin_api
 from survey.questionnaires.admin_views import bp as questionnaire_admin_pages
@@ -58,6 +59,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         questionnaires_api,
         responses_api,
         results_api,
+        result_tables_api,
         questionnaires_admin_api,
         accounts_admin_api,
         results_admin_api,

@@ -21,8 +21,10 @@ from survey.db import begin_read_only, db, unit_of_work
 from survey.errors import PermissionDeniedError
 from survey.exports.dataset import ExportOptions
 from survey.exports.services import prepare_dataset
+from survey.exports.tables import table_rows, tables_csv, tables_xlsx
 from survey.exports.writers import FORMATS, get_format, iter_export
-from survey.questionnaires.services import get_questionnaire
+from survey.questionnaires.services import current_version, get_questionnaire
+from survey.results.services import public_results, snapshot_results, staff_results
 
 blp = SurveyBlueprint("admin_exports", __name__, url_prefix="/api/v1/admin/questionnaires")
 
@@ -92,3 +94,63 @@ def _options_of(format_name: str) -> set[str]:
     from survey.exports.services import WRITER_OPTIONS
 
     return WRITER_OPTIONS[format_name]
+
+
+class TableQuerySchema(Schema):
+    format = fields.String(load_default="csv", validate=validate.OneOf(["csv", "xlsx"]))
+    breakdown = fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,62}$"))
+    language = fields.String(validate=validate.Length(max=35))
+
+
+class StaffTableQuerySchema(TableQuerySchema):
+    view = fields.String(
+        load_default="public",
+        validate=validate.OneOf(["public", "staff"]),
+        metadata={"description": "public: the published, disclosure-controlled tables; staff: exact counts"},
+    )
+
+
+TABLE_TYPES = {"csv": "text/csv; charset=utf-8", "xlsx": FORMATS["xlsx"].media_type}
+
+
+def _table_file(questionnaire: Any, results: dict[str, Any], query: dict[str, Any], suffix: str) -> Response:
+    definition = current_version(questionnaire).definition
+    language = query.get("language") or questionnaire.default_language
+    rows = table_rows(results, definition, language)
+    body = tables_csv(rows) if query["format"] == "csv" else tables_xlsx(rows)
+    name = f"{questionnaire.code}-results{suffix}.{query['format']}"
+    return Response(
+        body,
+        mimetype=TABLE_TYPES[query["format"]],
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}", "Cache-Control": "no-store"},
+    )
+
+
+public_tables = SurveyBlueprint("result_tables", __name__, url_prefix="/api/v1/questionnaires")
+
+
+@public_tables.route("/<string(maxlength=63):code>/results/table")
+@public_tables.arguments(TableQuerySchema, location="query")
+@public_tables.response(200, description="The published result tables, one row per cell (CSV or XLSX)")
+@public_tables.alt_response(404, description="No such questionnaire, or its results are not public")
+def published_table(query: dict[str, Any], code: str) -> Response:
+    """The published (disclosure-controlled) result tables as a file, for open-data portals."""
+    results = public_results(code, query.get("breakdown"))
+    return _table_file(get_questionnaire(code), results, query, f"-{query.get('breakdown') or 'all'}")
+
+
+@blp.route("/<string(maxlength=63):code>/results/table")
+@require("results.read")
+@blp.arguments(StaffTableQuerySchema, location="query")
+@blp.response(200, description="Result tables, one row per cell (CSV or XLSX)")
+def staff_table_file(query: dict[str, Any], code: str) -> Response:
+    """Result tables as a file: the public ones (from the snapshot) or the staff view with exact counts."""
+    questionnaire = get_questionnaire(code)
+    breakdown = query.get("breakdown")
+    if query["view"] == "staff":
+        results = staff_results(code, breakdown)
+    else:
+        results = snapshot_results(questionnaire, breakdown)
+    with unit_of_work():
+        record(staff(), "results.export", "questionnaire", code, view=query["view"], format=query["format"])
+    return _table_file(questionnaire, results, query, f"-{query['view']}-{breakdown or 'all'}")

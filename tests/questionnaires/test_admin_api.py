@@ -50,6 +50,7 @@ ROUTES = [
     ("GET", "/questionnaires/{code}/results", "results.read", None),
     ("POST", "/questionnaires/{code}/snapshot", "results.read", None),
     ("GET", "/questionnaires/{code}/export", "exports.read", None),
+    ("GET", "/questionnaires/{code}/results/table", "results.read", None),
     ("GET", "/me", "questionnaires.read", None),
     ("GET", "/users", "users.manage", None),
     (
