@@ -3,17 +3,9 @@ together by a barrier, on a database of its own (PostgreSQL proves it; SQLite mu
 
 from __future__ import annotations
 
-import http.client
-import json
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select
@@ -21,85 +13,19 @@ from sqlalchemy import create_engine, func, select
 from survey.responses.models import Answer, Response
 from tests.conftest import fresh_database
 from tests.factories import dialogue_answers, submission
+from tests.live import URL, gunicorn, post, prepare_database
 
-ROOT = Path(__file__).resolve().parents[2]
-URL = "/api/v1/questionnaires/dialogue_2022/responses"
 # dialogue_answers(): 10 questions answered, two of them (a multiple choice, a ranking) with two values
 ROWS_PER_RESPONSE = 12
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _post(port: int, body: dict) -> int:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        connection.request("POST", URL, json.dumps(body), {"Content-Type": "application/json"})
-        return connection.getresponse().status
-    finally:
-        connection.close()
-
-
-def _wait_healthy(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}")
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            connection.request("GET", "/health")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.2)
-        finally:
-            connection.close()
-    raise RuntimeError("gunicorn did not become healthy")
 
 
 @pytest.fixture(scope="module")
 def server(database_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
     """gunicorn (3 workers x 8 threads) serving a freshly migrated and seeded database."""
     with fresh_database(database_kind, tmp_path_factory.mktemp("live")) as url:
-        env = {
-            **os.environ,
-            "SURVEY_DATABASE_URL": url,
-            "SURVEY_SECRET_KEY": "concurrency-test",
-            "SURVEY_RATELIMIT_ENABLED": "false",  # 250 responses from one address on purpose
-        }
-        flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
-        subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-        subprocess.run([*flask, "survey", "seed"], cwd=ROOT, env=env, check=True, capture_output=True)
-        port = _free_port()
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                "3",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "8",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--log-level",
-                "warning",
-                "wsgi:app",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        try:
-            _wait_healthy(port, process)
+        environment = prepare_database(url)  # rate limits off: hundreds of responses from one address
+        with gunicorn(environment) as port:
             yield port, url
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
 
 
 def _stored(url: str) -> tuple[int, int]:
@@ -121,7 +47,7 @@ def _together(bodies: list[dict], port: int) -> list[int]:
 
     def send(index: int) -> None:
         barrier.wait()
-        statuses[index] = _post(port, bodies[index])
+        statuses[index] = post(port, bodies[index])
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
     for thread in threads:
@@ -144,7 +70,7 @@ def test_twenty_identical_concurrent_submissions_store_one(server):
     answers_per_response = after[1] - before[1]
 
     conflicting = {**body, "language": "sq"}
-    assert _post(port, conflicting) == 409
+    assert post(port, conflicting) == 409
     assert _stored(url) == after
     assert answers_per_response == ROWS_PER_RESPONSE
 

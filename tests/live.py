@@ -1,0 +1,96 @@
+"""A real server for tests: gunicorn on loopback, serving a migrated, seeded database of its own."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+URL = "/api/v1/questionnaires/dialogue_2022/responses"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def post(port: int, body: dict, path: str = URL) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def wait_healthy(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            connection.request("GET", "/health")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+        finally:
+            connection.close()
+    raise RuntimeError("gunicorn did not become healthy")
+
+
+def prepare_database(url: str, **env: str) -> dict[str, str]:
+    """Migrate and seed through the real commands; returns the environment for servers on it."""
+    environment = {
+        **os.environ,
+        "SURVEY_DATABASE_URL": url,
+        "SURVEY_SECRET_KEY": "live-server-test",
+        "SURVEY_RATELIMIT_ENABLED": "false",
+        **env,
+    }
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
+    subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=environment, check=True, capture_output=True)
+    subprocess.run([*flask, "survey", "seed"], cwd=ROOT, env=environment, check=True, capture_output=True)
+    return environment
+
+
+@contextmanager
+def gunicorn(environment: dict[str, str], workers: int = 3, threads: int = 8) -> Iterator[int]:
+    """A gunicorn master (``workers`` processes x ``threads``) on a free loopback port; yields the port."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(threads),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=environment,
+    )
+    try:
+        wait_healthy(port, process)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
