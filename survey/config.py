@@ -81,9 +81,10 @@ def normalise_database_url(url: str) -> str:
 
 
 def engine_options(url: str, config: dict[str, Any]) -> dict[str, Any]:
+    # hide_parameters: a database error or SQL logging must never print answers into a log.
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 10}}
-    return {"pool_pre_ping": True, "pool_timeout": config["DB_POOL_TIMEOUT"]}
+        return {"connect_args": {"timeout": 10}, "hide_parameters": True}
+    return {"pool_pre_ping": True, "pool_timeout": config["DB_POOL_TIMEOUT"], "hide_parameters": True}
 
 
 def _instance_secret_key(instance: Path) -> str:

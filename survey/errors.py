@@ -9,6 +9,7 @@ carries a traceback, SQL or a file path.
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
@@ -265,7 +266,15 @@ def _handle_data_error(error: DataError) -> Response:
 
 
 def _handle_unexpected(error: Exception) -> Response:
-    log.exception("unhandled error")
+    # Where it happened, never what the exception says: a message can quote an answer, a title with line
+    # breaks or SQL parameters, and the logs must hold none of them (promise S14).
+    causes = []
+    cause: BaseException | None = error
+    while cause is not None and len(causes) < 10:
+        causes.append(type(cause).__qualname__)
+        cause = cause.__cause__ or cause.__context__
+    frames = "".join(traceback.format_tb(error.__traceback__)).rstrip()
+    log.error("unhandled error %s\n%s", " <- ".join(causes), frames)
     if _wants_page():
         return _page(500)
     return problem(500, "Internal server error", "An unexpected error occurred.", "internal_error")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from flask.json.provider import DefaultJSONProvider
@@ -88,11 +89,22 @@ def loads_strict(data: str | bytes, max_depth: int = 20) -> Any:
         raise StrictJSONError(f"Invalid JSON: {error.msg} at position {error.pos}.") from error
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 class StrictJSONProvider(DefaultJSONProvider):
-    """Flask's JSON provider with strict decoding; encoding is unchanged (UTF-8, no ASCII escapes)."""
+    """Flask's JSON provider with strict decoding; encoding is UTF-8 without ASCII escapes, except that a
+    document holding a lone surrogate (only ever input quoted back in an error message) is written with
+    escapes: such a string has no UTF-8 form, and the response could not be sent at all."""
 
     ensure_ascii = False
     sort_keys = False
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         return loads_strict(s, self._app.config.get("JSON_MAX_DEPTH", 20))
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        text = super().dumps(obj, **kwargs)
+        if _LONE_SURROGATE.search(text):
+            text = super().dumps(obj, **{**kwargs, "ensure_ascii": True})
+        return text

@@ -7,6 +7,7 @@ from marshmallow import fields, validate
 from survey.accounts.models import ROLES
 from survey.accounts.services import TOKEN_DAYS_DEFAULT, TOKEN_DAYS_MAX
 from survey.api import Schema, UTCDateTime
+from survey.questionnaires.fields import StrictBoolean
 
 
 class UserSchema(Schema):
@@ -27,7 +28,7 @@ class UserCreateSchema(Schema):
 
 class UserUpdateSchema(Schema):
     role = fields.String(validate=validate.OneOf(ROLES))
-    active = fields.Boolean()
+    active = StrictBoolean()
 
 
 class TokenSchema(Schema):

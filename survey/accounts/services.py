@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from survey.accounts.models import ROLES, ApiToken, AuditEvent, User
 from survey.db import db, unit_of_work
 from survey.errors import LoginFailedError, LoginLockedError, UserExistsError, UserInvalidError
+from survey.questionnaires.fields import SURROGATE_PROBLEM, text_problem
 
 PASSWORD_MIN, PASSWORD_MAX = 12, 256
 MAX_FAILURES, LOCKOUT = 5, dt.timedelta(minutes=15)
@@ -52,6 +53,9 @@ def _aware(moment: dt.datetime | None) -> dt.datetime | None:
 
 def password_problems(password: str, email: str = "") -> list[str]:
     problems = []
+    if text_problem(password) == SURROGATE_PROBLEM:  # not text: it could not even be hashed
+        problems.append("Contains a character that is not allowed.")
+        return problems
     if len(password) < PASSWORD_MIN:
         problems.append(f"Use at least {PASSWORD_MIN} characters.")
     if len(password) > PASSWORD_MAX:
@@ -65,10 +69,12 @@ def password_problems(password: str, email: str = "") -> list[str]:
 def create_user(email: str, name: str, role: str, password: str, actor: User | None = None) -> User:
     email = email.strip().lower()
     errors: dict[str, list[str]] = {}
-    if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
+    if "@" not in email or len(email) > 254 or any(c.isspace() for c in email) or text_problem(email):
         errors["email"] = ["Not a valid e-mail address."]
     if not name.strip() or len(name) > 100:
         errors["name"] = ["Give a name of 1 to 100 characters."]
+    elif text_problem(name):
+        errors["name"] = ["Contains a character that is not allowed."]
     if role not in ROLES:
         errors["role"] = [f"Must be one of: {', '.join(ROLES)}."]
     if problems := password_problems(password, email):
@@ -123,7 +129,9 @@ def set_password(user: User, password: str, actor: User | None) -> None:
 def authenticate(email: str, password: str) -> User:
     """The user with these credentials; failures are counted and lock the account for a while."""
     with unit_of_work():
-        user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+        user = None
+        if not text_problem(email):  # no account can have such an address (and the database may refuse it)
+            user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
         if user is None or not user.active:
             _verify(_dummy_hash(), password)
             raise LoginFailedError()
@@ -166,7 +174,7 @@ def create_token(
     user: User, name: str, days: int = TOKEN_DAYS_DEFAULT, actor: User | None = None
 ) -> tuple[ApiToken, str]:
     """A new API token for ``user``; the returned secret is shown once and never stored."""
-    if not name.strip() or len(name) > 100:
+    if not name.strip() or len(name) > 100 or text_problem(name):
         raise UserInvalidError("The token details are invalid.", {"name": ["Give a name of 1 to 100 characters."]})
     if not 1 <= days <= TOKEN_DAYS_MAX:
         raise UserInvalidError("The token details are invalid.", {"days": [f"Between 1 and {TOKEN_DAYS_MAX}."]})

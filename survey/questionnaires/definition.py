@@ -20,9 +20,11 @@ from survey.questionnaires.fields import (
     Code,
     LocalizedText,
     Strict,
+    StrictBoolean,
     condition_leaves,
     definition_languages,
     duplicate_code_errors,
+    text_problem,
 )
 from survey.questionnaires.types import get_type, type_names
 
@@ -56,7 +58,7 @@ class SectionSchema(Strict):
     code = Code(required=True)
     title = LocalizedText(required=True)
     description = LocalizedText(load_default=None, allow_none=True)
-    sensitive = fields.Boolean(load_default=False)
+    sensitive = StrictBoolean(load_default=False)
     questions = fields.List(QuestionField(), required=True, validate=validate.Length(min=1))
 
 
@@ -204,14 +206,32 @@ def validate_definition(raw: Any, require_complete: bool = True) -> dict[str, An
         if isinstance(raw.get("languages"), list)
         else set()
     )
+    problems = list(_character_problems(raw))
     with definition_languages(declared, require_complete):
         try:
-            return _without_nulls(DefinitionSchema().load(raw))
+            definition = _without_nulls(DefinitionSchema().load(raw))
         except ma.ValidationError as error:
-            problems = list(error_paths(error.messages))
-            raise DefinitionInvalidError(
-                f"The definition has {len(problems)} problem(s).", {"problems": problems}
-            ) from None
+            problems += [p for p in error_paths(error.messages) if p not in problems]
+    if problems:
+        raise DefinitionInvalidError(f"The definition has {len(problems)} problem(s).", {"problems": problems})
+    return definition
+
+
+def _character_problems(value: Any, path: str = "") -> Iterator[str]:
+    """Every string of the definition, authoring metadata and keys included, free of characters that must
+    never be stored (not only the texts the schema cleans): ``path: problem`` for each one that is not."""
+    if isinstance(value, str):
+        if problem := text_problem(value):
+            yield f"{path}: {problem}" if path else problem
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and (problem := text_problem(key)):
+                yield f"{path or 'definition'}: a key {problem}"  # the key itself is not quoted back
+                continue
+            yield from _character_problems(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _character_problems(item, f"{path}[{index}]")
 
 
 def _without_nulls(value: Any) -> Any:

@@ -46,13 +46,24 @@ def definition_languages(declared: set[str], require_complete: bool) -> Iterator
         _rules.reset(token)
 
 
+SURROGATE_PROBLEM = "contains an invalid character (lone surrogate)"
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` must never be stored, or None: a lone surrogate (not text at all; no database or
+    encoder takes it), or a control character or bidirectional override (see ``_FORBIDDEN``)."""
+    if _SURROGATE.search(value):
+        return SURROGATE_PROBLEM
+    if _FORBIDDEN.search(value):
+        return "contains a control character"
+    return None
+
+
 def clean_text(value: str) -> str:
     """NFC-normalise, unify line breaks (browsers send CRLF) and strip; raise if the text holds
     characters that must never be stored."""
-    if _SURROGATE.search(value):
-        raise ma.ValidationError("contains an invalid character (lone surrogate)")
-    if _FORBIDDEN.search(value):
-        raise ma.ValidationError("contains a control character")
+    if problem := text_problem(value):
+        raise ma.ValidationError(problem)
     return unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n")).strip()
 
 
@@ -120,6 +131,15 @@ class StrictInteger(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class StrictBoolean(fields.Boolean):
+    """A JSON boolean: ``true`` or ``false`` only, never ``1``, ``"1"``, ``"yes"`` or ``"on"`` (promise S9)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 class StrictNumber(fields.Float):
     """A finite JSON number; strings and booleans are refused."""
 
@@ -141,9 +161,9 @@ class OptionSchema(Strict):
     code = Code(required=True)
     label = LocalizedText(required=True)
     value = StrictInteger(load_default=None, allow_none=True)
-    non_substantive = fields.Boolean(load_default=False)
-    exclusive = fields.Boolean(load_default=False)
-    pin_last = fields.Boolean(load_default=False)
+    non_substantive = StrictBoolean(load_default=False)
+    exclusive = StrictBoolean(load_default=False)
+    pin_last = StrictBoolean(load_default=False)
 
 
 class RowSchema(Strict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from survey.api import Schema
+from survey.questionnaires.fields import StrictBoolean
 
 
 class LanguagePublicSchema(Schema):
@@ -54,8 +55,8 @@ class QuestionnaireAdminSchema(Schema):
 class QuestionnaireSettingsSchema(Schema):
     """Settings staff may change; status and versions change only through their own actions."""
 
-    results_public = fields.Boolean()
-    requires_code = fields.Boolean()
+    results_public = StrictBoolean()
+    requires_code = StrictBoolean()
     opens_on = fields.Date(allow_none=True)
     closes_on = fields.Date(allow_none=True)
 

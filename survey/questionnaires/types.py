@@ -29,6 +29,7 @@ from survey.questionnaires.fields import (
     RowSchema,
     ScaleSchema,
     Strict,
+    StrictBoolean,
     StrictInteger,
     StrictNumber,
     clean_text,
@@ -69,8 +70,8 @@ class QuestionSchema(Strict):
 
     code = Code(required=True)
     type = fields.String(required=True)
-    required = fields.Boolean(load_default=False)
-    demographic = fields.Boolean(load_default=False)
+    required = StrictBoolean(load_default=False)
+    demographic = StrictBoolean(load_default=False)
     text = LocalizedText(required=True)
     help = LocalizedText(load_default=None, allow_none=True)
     display_if = ConditionField(load_default=None, allow_none=True)
@@ -182,8 +183,8 @@ def _code_list(value: Any) -> list[str]:
 
 class ChoiceQuestionSchema(QuestionSchema):
     options = fields.List(fields.Nested(OptionSchema), required=True, validate=validate.Length(min=2))
-    ordinal = fields.Boolean(load_default=False)
-    randomize_options = fields.Boolean(load_default=False)
+    ordinal = StrictBoolean(load_default=False)
+    randomize_options = StrictBoolean(load_default=False)
 
     @validates_schema(skip_on_field_errors=False)
     def _options_consistent(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -341,7 +342,7 @@ class Likert(QuestionType):
 
 class MatrixQuestionSchema(LikertQuestionSchema):
     rows = fields.List(fields.Nested(RowSchema), required=True, validate=validate.Length(min=1))
-    randomize_rows = fields.Boolean(load_default=False)
+    randomize_rows = StrictBoolean(load_default=False)
     reverse_keyed_rows = fields.List(Code(), load_default=list)
 
     @validates_schema(skip_on_field_errors=False)
@@ -468,7 +469,7 @@ class RankingQuestionSchema(QuestionSchema):
     options = fields.List(fields.Nested(OptionSchema), required=True, validate=validate.Length(min=2))
     min_ranked = StrictInteger(load_default=1, validate=validate.Range(min=1))
     max_ranked = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(min=1))
-    randomize_options = fields.Boolean(load_default=False)
+    randomize_options = StrictBoolean(load_default=False)
 
     @validates_schema(skip_on_field_errors=False)
     def _consistent(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -524,7 +525,7 @@ class Ranking(QuestionType):
 class NumberQuestionSchema(QuestionSchema):
     min = StrictNumber(load_default=None, allow_none=True)
     max = StrictNumber(load_default=None, allow_none=True)
-    integer = fields.Boolean(load_default=False)
+    integer = StrictBoolean(load_default=False)
 
     @validates_schema
     def _consistent(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -574,7 +575,7 @@ def _num(value: float | None) -> str:
 
 class TextQuestionSchema(QuestionSchema):
     max_length = StrictInteger(load_default=1000, validate=validate.Range(min=1, max=TEXT_MAX))
-    multiline = fields.Boolean(load_default=False)
+    multiline = StrictBoolean(load_default=False)
 
 
 @register
