@@ -335,6 +335,30 @@ def catalog_for(version: QuestionnaireVersion) -> VersionCatalog:
     return catalog
 
 
+def published_catalog(questionnaire: Questionnaire, number: int | None = None) -> VersionCatalog:
+    """The catalog of the version a submission answers (as :func:`published_version` chooses it).
+
+    Only the version's id is read per call: the definition (over 100 kB of JSON for the op-ed
+    questionnaire) is loaded and parsed once per process, when the catalog is compiled, instead of on
+    every submission (bench/RESULTS.md: it cost more CPU than the validation itself).
+    """
+    query = select(QuestionnaireVersion.id).where(
+        QuestionnaireVersion.questionnaire_id == questionnaire.id, QuestionnaireVersion.published_on.is_not(None)
+    )
+    if number is None:
+        query = query.order_by(QuestionnaireVersion.number.desc()).limit(1)
+    else:
+        query = query.where(QuestionnaireVersion.number == number)
+    version_id = db.session.scalar(query)
+    if version_id is None:
+        raise VersionNotFoundError(f"Version {number} of {questionnaire.code!r} is not published.")
+    cache: dict[int, VersionCatalog] = current_app.extensions["survey"]["catalogs"]
+    catalog = cache.get(version_id)
+    if catalog is None:
+        catalog = catalog_for(db.session.get_one(QuestionnaireVersion, version_id))
+    return catalog
+
+
 def _compile_catalog(version: QuestionnaireVersion) -> VersionCatalog:
     from survey.responses.schemas import build_answer_schema  # the answer schema lives with responses
 

@@ -32,9 +32,8 @@ from survey.questionnaires.definition import canonical_json
 from survey.questionnaires.models import Questionnaire
 from survey.questionnaires.services import (
     VersionCatalog,
-    catalog_for,
     get_questionnaire,
-    published_version,
+    published_catalog,
     today,
 )
 from survey.questionnaires.types import get_type
@@ -86,8 +85,8 @@ def submit_response(code: str, payload: Any, channel: str) -> SubmissionResult:
                     "The submission has invalid fields.", {"participation_code": [codes.used_message()]}
                 )
             rows = _answer_rows(catalog, response_id, submission["answers"])
-            if rows:
-                db.session.execute(insert(Answer), rows)
+            if rows:  # one Core executemany (one INSERT … VALUES round trip), not the ORM bulk path's several
+                db.session.execute(insert(Answer.__table__), rows)
             return SubmissionResult(True, _receipt(submission_id, catalog, today()))
         stored = db.session.execute(
             select(Response.payload_hash, Response.submitted_on, Response.version_id).where(
@@ -115,7 +114,7 @@ def _validate(questionnaire: Questionnaire, payload: Any) -> tuple[VersionCatalo
     catalog = None
     if "version" not in errors:
         try:
-            catalog = catalog_for(published_version(questionnaire, submission.get("version")))
+            catalog = published_catalog(questionnaire, submission.get("version"))
         except VersionNotFoundError:
             errors["version"] = ["Not a published version of this questionnaire."]
     if questionnaire.requires_code and "participation_code" not in errors and not submission.get("participation_code"):
