@@ -8,7 +8,7 @@ WORKERS ?= 2
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint format setup translations messages cyrillic clean
+.PHONY: run test lint format setup translations messages cyrillic clean bench
 
 run: $(VENV)/.runtime translations
 	$(FLASK) db upgrade
@@ -17,6 +17,11 @@ run: $(VENV)/.runtime translations
 
 test: $(VENV)/.dev translations node_modules/axe-core/axe.min.js
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Benchmarks against the machine's own ceilings (issue 7): a PostgreSQL database of its own on
+# 127.0.0.1:5432, dropped afterwards; writes bench/report.md. QUICK=1: under two minutes. Not part of CI.
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 # axe-core for the accessibility scan of the browser tests (which also need Debian's chromium).
 node_modules/axe-core/axe.min.js: package.json package-lock.json

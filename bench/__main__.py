@@ -1,0 +1,176 @@
+"""``python -m bench [--quick]``: run every benchmark on a database of its own and write the report.
+
+Order of a run: create the database (``survey_bench_<random>`` on the server of ``BENCH_DATABASE_URL``,
+default ``postgresql://postgres@127.0.0.1:5432/test``), migrate and seed it; submission throughput
+(:mod:`bench.submit`); then for each size (10k, 100k, 1M responses; 10k only with ``--quick``) grow the
+generated data (:mod:`bench.datagen`) and run the results and export benchmarks in child processes
+(:mod:`bench.child`); write ``bench/report.md`` (and ``bench/report.json``); drop the database.
+
+**Time budget.** On the 2-core machine some 1M-response benchmarks take minutes per run. Each one has
+a budget (``--budget`` seconds, default 480 in full mode, 0 for none): its time per run is projected
+from the previous size (linearly), and when a warm-up plus three runs would not fit, the warm-up is
+dropped and then the number of runs lowered (never below one). The report shows the runs of every cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench import datagen, report, submit
+from bench.common import ROOT, SERVER_URL, CpuMonitor, bench_database, log, migrate_and_seed, phase, run_child
+
+FULL_SIZES = (10_000, 100_000, 1_000_000)
+QUICK_SIZES = (10_000,)
+EXPORT_FORMATS = ("copy", "csv", "xlsx", "sav")
+RUNS = 3
+
+
+def plan_runs(projected: float | None, budget: float, passes: int = 1) -> tuple[int, int]:
+    """(warm-ups, runs) that fit ``budget`` seconds when one run takes ``projected`` seconds and each
+    measured run is ``passes`` passes (the results benchmark replays its queries: 2)."""
+    if not budget or projected is None:
+        return 1, RUNS
+    if projected * (1 + passes * RUNS) <= budget:
+        return 1, RUNS
+    runs = max(1, min(RUNS, math.floor(budget / (projected * passes))))
+    return 0, runs
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln),
+        "?",
+    )
+    memory = next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))
+    with psycopg.connect(SERVER_URL) as connection:
+        version = connection.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+        settings = dict(
+            connection.execute(
+                "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name IN "
+                "('shared_buffers', 'work_mem', 'max_parallel_workers_per_gather', 'synchronous_commit', 'jit')"
+            ).fetchall()
+        )
+    wrk = shutil.which("wrk")
+    packages = {}
+    for name in ("flask", "sqlalchemy", "psycopg", "marshmallow", "gunicorn", "xlsxwriter", "pyreadstat", "pandas"):
+        try:
+            from importlib.metadata import version as package_version
+
+            packages[name] = package_version(name)
+        except Exception:  # noqa: S112 - a missing package is only not listed
+            continue
+    return {
+        "cpus": len(__import__("os").sched_getaffinity(0)),
+        "cpu": cpu,
+        "memory_gib": round(int(memory.split()[1]) / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgresql": version,
+        "postgresql_settings": settings,
+        "packages": packages,
+        "load_generator": (
+            subprocess.run([wrk, "--version"], capture_output=True, text=True, check=False).stdout.splitlines()[0]  # noqa: S603
+            if wrk
+            else "python (threads + http.client)"
+        ),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="under two minutes: checks that the suite works")
+    parser.add_argument("--output", default=str(ROOT / "bench" / "report.md"), help="the Markdown report")
+    parser.add_argument("--budget", type=float, default=None, help="seconds per benchmark and size (0: none)")
+    parser.add_argument("--sizes", default=None, help="comma-separated response counts (default 10k,100k,1M)")
+    args = parser.parse_args(argv)
+
+    quick = args.quick
+    sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else (QUICK_SIZES if quick else FULL_SIZES)
+    budget = args.budget if args.budget is not None else (0 if quick else 480)
+    plan = (
+        submit.Plan(workers=(2, 3), connections=(16,), warmup=1, duration=2, runs=RUNS)
+        if quick
+        else submit.Plan(workers=(2, 3), connections=(8, 16, 32), warmup=3, duration=10, runs=RUNS)
+    )
+    data: dict[str, Any] = {
+        "mode": "quick" if quick else "full",
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": machine(),
+        "budget": budget,
+        "sizes": list(sizes),
+        "phases": {},
+        "results": {},
+        "exports": {},
+        "data": {},
+    }
+    started = time.monotonic()
+    monitor = CpuMonitor().start()
+    try:
+        with bench_database() as url:
+            log(f"database {url.rsplit('/', 1)[1]}: migrating and seeding")
+            migrate_and_seed(url)
+            record: dict[str, Any] = {}
+            with phase(monitor, record):
+                data["submit"] = submit.run(url, plan)
+            data["phases"]["submit"] = record
+            previous: dict[str, float] = {}
+            previous_size = None
+            for size in sizes:
+                scale = size / previous_size if previous_size else None
+                log(f"data: growing to {size:,} responses")
+                seconds = datagen.grow_to(url, size)
+                data["data"][str(size)] = {**datagen.check(url), "seconds": seconds}
+
+                projected = previous["results"] * scale if scale and "results" in previous else None
+                warmup, runs = plan_runs(projected, budget, passes=2)
+                log(f"results at {size:,}: {runs} runs")
+                record = {}
+                with phase(monitor, record):
+                    found = run_child("results", {"runs": runs, "snapshot_requests": 200}, url)
+                found["runs"] = runs
+                data["results"][str(size)] = found
+                data["phases"][f"results {size}"] = record
+                previous["results"] = float(
+                    sorted(found["public"]["seconds"])[0] + sorted(found["staff"]["seconds"])[0]
+                )
+
+                data["exports"][str(size)] = {}
+                for fmt in EXPORT_FORMATS:
+                    projected = previous[fmt] * scale if scale and fmt in previous else None
+                    warmup, runs = plan_runs(projected, budget)
+                    log(f"export {fmt} at {size:,}: {warmup} warm-up, {runs} runs")
+                    record = {}
+                    with phase(monitor, record):
+                        found = run_child("export", {"format": fmt, "runs": runs, "warmup": warmup}, url)
+                    found.update(runs=runs, warmup=warmup)
+                    data["exports"][str(size)][fmt] = found
+                    data["phases"][f"export {fmt} {size}"] = record
+                    previous[fmt] = min(found["seconds"])
+                previous_size = size
+            log("dropping the database")
+    finally:
+        monitor.stop()
+    data["seconds"] = time.monotonic() - started
+    data["foreign_cpu"] = monitor.window(0, float("inf"))
+    output = Path(args.output)
+    output.write_text(report.render(data), encoding="utf-8")
+    output.with_suffix(".json").write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+    log(f"report: {output} ({data['seconds'] / 60:.1f} min)")
+    print(report.summary(data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Responses and answers made directly in SQL, for the results and export benchmarks.
+
+The rows match the real schema and what :func:`survey.responses.services.submit_response` stores for
+the op-ed questionnaire: one ``responses`` row (random UUID, version, language, channel, day, the
+two hashes) and about twelve ``answers`` rows per response, with the question, option and matrix-row
+ids of the seeded ``dialogue_2022`` version. The answers follow the same plan as
+:func:`bench.bodies.random_answers` — the required questions, a multiple choice shown only to those
+who heard of the agreements (``display_if``), a rating, a ranking, a likert, sometimes a text, and
+the demographic questions used as breakdowns — with uneven, plausible distributions.
+
+Everything is ``INSERT … SELECT`` over ``generate_series`` (no row passes through Python). The
+foreign-key triggers are skipped for the load (``session_replication_role = replica``): the ids are
+the catalog's own, which :func:`check` confirms afterwards with one join.
+"""
+
+# ruff: noqa: S608 - the SQL is built from the catalog's integer ids and constants, never from input
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import psycopg
+
+from bench.common import log
+
+LANGUAGES = ("sq", "sr-Latn", "sr-Cyrl", "en")
+TEXTS = ("Më shumë transparencë.", "Више транспарентности, молим.", "Publish the agreements in full.")
+SKEW = 1.6  # earlier options are chosen more often: position = floor(random() ^ SKEW * n)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    questionnaire_id: int
+    version_id: int
+    questions: dict[str, int]  # code -> question id
+    options: dict[str, list[int]]  # question code -> option ids in position order
+    option_codes: dict[tuple[str, str], int]  # (question code, option code) -> option id
+
+    @classmethod
+    def load(cls, connection: psycopg.Connection, code: str = "dialogue_2022") -> Catalog:
+        questionnaire_id, version_id = connection.execute(
+            "SELECT q.id, v.id FROM questionnaires q JOIN questionnaire_versions v ON v.questionnaire_id = q.id "
+            "WHERE q.code = %s AND v.published_on IS NOT NULL ORDER BY v.number DESC LIMIT 1",
+            (code,),
+        ).fetchone()  # type: ignore[misc]
+        questions = dict(
+            connection.execute("SELECT code, id FROM questions WHERE version_id = %s", (version_id,)).fetchall()
+        )
+        options: dict[str, list[int]] = {}
+        option_codes: dict[tuple[str, str], int] = {}
+        for question, option, option_id in connection.execute(
+            "SELECT q.code, o.code, o.id FROM options o JOIN questions q ON q.id = o.question_id "
+            "WHERE q.version_id = %s ORDER BY q.code, o.position",
+            (version_id,),
+        ):
+            options.setdefault(question, []).append(option_id)
+            option_codes[(question, option)] = option_id
+        return cls(questionnaire_id, version_id, questions, options, option_codes)
+
+
+def _array(ids: list[int]) -> str:
+    return "ARRAY[" + ",".join(str(int(i)) for i in ids) + "]::int[]"
+
+
+def _skewed_pick(ids: list[int]) -> str:
+    return f"({_array(ids)})[1 + floor(power(random(), {SKEW}) * {len(ids)})::int]"
+
+
+def _statements(catalog: Catalog) -> list[str]:
+    """The INSERTs that fill ``answers`` for the responses in the temporary table ``bench_new``."""
+    q, o = catalog.questions, catalog.options
+
+    def single(code: str, share: float = 1.0, ids: list[int] | None = None) -> str:
+        where = f"WHERE random() < {share}" if share < 1 else ""
+        return (
+            "INSERT INTO answers (response_id, question_id, seq, option_id) "
+            f"SELECT id, {q[code]}, 0, {_skewed_pick(ids or o[code])} FROM bench_new {where}"
+        )
+
+    def consecutive(code: str, ids: list[int], source: str, ranked: bool) -> str:
+        """1–3 distinct options (consecutive from a random start): a multiple choice or a ranking."""
+        rank = "j + 1" if ranked else "NULL"
+        return (
+            "INSERT INTO answers (response_id, question_id, seq, option_id, rank) "
+            f"SELECT n.id, {q[code]}, j, ({_array(ids)})[1 + (n.start + j) % {len(ids)}], {rank} "
+            f"FROM (SELECT id, floor(random() * {len(ids)})::int AS start, 1 + floor(random() * 3)::int AS k "
+            f"FROM {source}) AS n, generate_series(0, n.k - 1) AS j"
+        )
+
+    yes = catalog.option_codes[("agreements_heard", "yes")]
+    heard_yes = (
+        f"(SELECT b.id FROM bench_new b JOIN answers a ON a.response_id = b.id "
+        f"AND a.question_id = {q['agreements_heard']} AND a.option_id = {yes}) AS heard"
+    )
+    cant_say = catalog.option_codes[("transparency_rating", "cant_say")]
+    texts = "ARRAY[" + ",".join("'" + t.replace("'", "''") + "'" for t in TEXTS) + "]"
+    return [
+        single("consent_confirm", ids=[catalog.option_codes[("consent_confirm", "yes")]]),
+        single("awareness_dialogue"),
+        single("agreements_heard"),
+        single("dialogue_support"),
+        single("residence_area"),
+        consecutive("agreements_known", o["agreements_known"][:-1], heard_yes, ranked=False),
+        "INSERT INTO answers (response_id, question_id, seq, option_id, number) "
+        f"SELECT id, {q['transparency_rating']}, 0, CASE WHEN u >= 0.9 THEN {cant_say} END, "
+        f"CASE WHEN u < 0.9 THEN floor(random() * 11) END "
+        f"FROM (SELECT id, random() AS u FROM bench_new WHERE random() < 0.9) AS n",
+        consecutive("priorities_ranking", o["priorities_ranking"], "bench_new WHERE random() < 0.7", ranked=True),
+        single("voice_heard", 0.8),
+        "INSERT INTO answers (response_id, question_id, seq, text) "
+        f"SELECT id, {q['message_to_leaders']}, 0, ({texts})[1 + floor(random() * {len(TEXTS)})::int] "
+        "FROM bench_new WHERE random() < 0.15",
+        single("community", 0.9),
+        single("age_band", 0.85),
+        single("gender", 0.85),
+    ]
+
+
+def count(url: str) -> int:
+    with psycopg.connect(url) as connection:
+        return connection.execute("SELECT count(*) FROM responses").fetchone()[0]  # type: ignore[index]
+
+
+def grow_to(url: str, target: int, batch: int = 250_000) -> float:
+    """Add generated responses until there are ``target``; return the seconds it took (VACUUM included)."""
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as connection:
+        catalog = Catalog.load(connection)
+        statements = _statements(catalog)
+        connection.execute("SET session_replication_role = replica")  # no FK triggers: ids are the catalog's
+        connection.execute("SET synchronous_commit = off")
+        have = connection.execute("SELECT count(*) FROM responses").fetchone()[0]  # type: ignore[index]
+        while have < target:
+            step = min(batch, target - have)
+            with connection.transaction():
+                connection.execute("DROP TABLE IF EXISTS bench_new")
+                connection.execute(
+                    "CREATE TEMP TABLE bench_new AS SELECT gen_random_uuid() AS id FROM generate_series(1, %s)",
+                    (step,),
+                )
+                connection.execute(
+                    "INSERT INTO responses (id, questionnaire_id, version_id, language, channel, submitted_on, "
+                    "submission_key, payload_hash) "
+                    f"SELECT id, {catalog.questionnaire_id}, {catalog.version_id}, "
+                    f"(ARRAY{list(LANGUAGES)!r})[1 + floor(random() * {len(LANGUAGES)})::int], "
+                    "CASE WHEN random() < 0.8 THEN 'web' ELSE 'api' END, current_date - floor(random() * 60)::int, "
+                    "encode(sha256(convert_to(id::text, 'UTF8')), 'hex'), md5(random()::text) || md5(id::text) "
+                    "FROM bench_new"
+                )
+                for statement in statements:
+                    connection.execute(statement)  # type: ignore[arg-type]
+            have += step
+            log(f"  data: {have:,} responses ({time.perf_counter() - started:.0f} s)")
+        connection.execute("DROP TABLE IF EXISTS bench_new")
+        connection.execute("VACUUM (ANALYZE) responses, answers")
+    return time.perf_counter() - started
+
+
+def check(url: str) -> dict[str, float]:
+    """Rows per response, and that every answer points at a response and a question of the catalog."""
+    with psycopg.connect(url) as connection:
+        responses, answers, orphans = connection.execute(
+            "SELECT (SELECT count(*) FROM responses), (SELECT count(*) FROM answers), "
+            "(SELECT count(*) FROM answers a LEFT JOIN questions q ON q.id = a.question_id "
+            " LEFT JOIN options o ON o.id = a.option_id "
+            " WHERE q.id IS NULL OR (a.option_id IS NOT NULL AND o.question_id IS DISTINCT FROM a.question_id))"
+        ).fetchone()  # type: ignore[misc]
+        size = connection.execute(
+            "SELECT pg_total_relation_size('answers') + pg_total_relation_size('responses')"
+        ).fetchone()[0]  # type: ignore[index]
+    if orphans:
+        raise RuntimeError(f"{orphans} generated answers do not match the catalog")
+    return {"responses": responses, "answers": answers, "rows_per_response": answers / max(responses, 1), "bytes": size}
+
+
+def truncate(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("TRUNCATE answers, responses, result_snapshots")
