@@ -20,6 +20,7 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from survey import create_app
 from survey.db import db
@@ -45,7 +46,8 @@ def fresh_database(kind: str, directory: Path) -> Iterator[str]:
         pytest.skip(f"PostgreSQL tests need {PG_ENV} (see README)")
     server = make_url(server_url.replace("postgresql://", "postgresql+psycopg://", 1))
     name = f"survey_test_{secrets.token_hex(6)}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    # NullPool: a fresh connection each time, so a server restart during the block (R6) is harmless.
+    admin = create_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
