@@ -117,14 +117,37 @@ def main(argv: list[str] | None = None) -> int:
     }
     started = time.monotonic()
     monitor = CpuMonitor().start()
+    output = Path(args.output)
+
+    def save() -> None:
+        """Write what is measured so far (also after a failure: a run is never all lost)."""
+        data["seconds"] = time.monotonic() - started
+        data["foreign_cpu"] = monitor.window(0, float("inf"))
+        output.with_suffix(".json").write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+        output.write_text(report.render(data), encoding="utf-8")
+
+    def attempt(name: str, action: Any) -> Any:
+        """Run one benchmark; on failure note the error in the report and go on with the next."""
+        record: dict[str, Any] = {}
+        try:
+            with phase(monitor, record):
+                return action()
+        except Exception as error:  # one failed benchmark must not lose the others
+            log(f"{name} failed: {str(error)[-2000:]}")
+            data["errors"].append({"benchmark": name, "error": str(error)[-2000:]})
+            return None
+        finally:
+            data["phases"][name] = record
+            save()
+
+    data["errors"] = []
     try:
         with bench_database() as url:
             log(f"database {url.rsplit('/', 1)[1]}: migrating and seeding")
             migrate_and_seed(url)
-            record: dict[str, Any] = {}
-            with phase(monitor, record):
-                data["submit"] = submit.run(url, plan)
-            data["phases"]["submit"] = record
+            found = attempt("submit", lambda: submit.run(url, plan))
+            if found is not None:
+                data["submit"] = found
             previous: dict[str, float] = {}
             previous_size = None
             for size in sizes:
@@ -135,40 +158,37 @@ def main(argv: list[str] | None = None) -> int:
 
                 projected = previous["results"] * scale if scale and "results" in previous else None
                 warmup, runs = plan_runs(projected, budget, passes=2)
-                log(f"results at {size:,}: {runs} runs")
-                record = {}
-                with phase(monitor, record):
-                    found = run_child("results", {"runs": runs, "snapshot_requests": 200}, url)
-                found["runs"] = runs
-                data["results"][str(size)] = found
-                data["phases"][f"results {size}"] = record
-                previous["results"] = float(
-                    sorted(found["public"]["seconds"])[0] + sorted(found["staff"]["seconds"])[0]
-                )
+                log(f"results at {size:,}: {warmup} warm-up, {runs} runs")
+                spec = {"runs": runs, "warmup": warmup, "snapshot_requests": 200}
+                found = attempt(f"results {size}", lambda spec=spec: run_child("results", spec, url))
+                if found is not None:
+                    found.update(runs=runs, warmup=warmup)
+                    data["results"][str(size)] = found
+                    previous["results"] = float(min(found["public"]["seconds"]) + min(found["staff"]["seconds"]))
+                    save()
 
                 data["exports"][str(size)] = {}
                 for fmt in EXPORT_FORMATS:
                     projected = previous[fmt] * scale if scale and fmt in previous else None
                     warmup, runs = plan_runs(projected, budget)
                     log(f"export {fmt} at {size:,}: {warmup} warm-up, {runs} runs")
-                    record = {}
-                    with phase(monitor, record):
-                        found = run_child("export", {"format": fmt, "runs": runs, "warmup": warmup}, url)
-                    found.update(runs=runs, warmup=warmup)
-                    data["exports"][str(size)][fmt] = found
-                    data["phases"][f"export {fmt} {size}"] = record
-                    previous[fmt] = min(found["seconds"])
+                    spec = {"format": fmt, "runs": runs, "warmup": warmup}
+                    found = attempt(f"export {fmt} {size}", lambda spec=spec: run_child("export", spec, url))
+                    if found is not None:
+                        found.update(runs=runs, warmup=warmup)
+                        data["exports"][str(size)][fmt] = found
+                        previous[fmt] = min(found["seconds"])
+                        save()
                 previous_size = size
             log("dropping the database")
     finally:
         monitor.stop()
-    data["seconds"] = time.monotonic() - started
-    data["foreign_cpu"] = monitor.window(0, float("inf"))
-    output = Path(args.output)
-    output.write_text(report.render(data), encoding="utf-8")
-    output.with_suffix(".json").write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+        save()
     log(f"report: {output} ({data['seconds'] / 60:.1f} min)")
     print(report.summary(data))
+    if data["errors"]:
+        log(f"{len(data['errors'])} benchmarks failed: see the report")
+        return 1
     return 0
 
 

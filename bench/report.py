@@ -141,13 +141,14 @@ def results_section(data: dict[str, Any]) -> list[str]:
         )
     lines += [
         "",
-        "| responses | taking a snapshot s | serving it, overall: p50 / p99 ms | by community: p50 / p99 ms | body bytes (overall / community) |",  # noqa: E501
+        "| responses | taking a snapshot s (compute_public + storing) | serving it, overall: p50 / p99 ms | by community: p50 / p99 ms | body bytes (overall / community) |",  # noqa: E501
         "|---:|---:|---:|---:|---:|",
     ]
     for size, r in data["results"].items():
         o, c = r["snapshot_overall"], r["snapshot_community"]
         lines.append(
-            f"| {_size(size)} | {r['snapshot_take_seconds']:.2f} | {o['p50_ms']:.1f} / {o['p99_ms']:.1f} | "
+            f"| {_size(size)} | {_median(r['public']['seconds']):.2f} + {r['snapshot_store_seconds']:.2f} | "
+            f"{o['p50_ms']:.1f} / {o['p99_ms']:.1f} | "
             f"{c['p50_ms']:.1f} / {c['p99_ms']:.1f} | {o['bytes']:,} / {c['bytes']:,} |"
         )
     largest = max(data["results"], key=int)
@@ -179,6 +180,8 @@ def exports_section(data: dict[str, Any]) -> list[str]:
         "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for size, formats in data["exports"].items():
+        if "copy" not in formats:
+            continue
         copy = _median(formats["copy"]["seconds"])
         for fmt, e in formats.items():
             seconds = _median(e["seconds"])
@@ -190,23 +193,31 @@ def exports_section(data: dict[str, Any]) -> list[str]:
                 f"{_s(e['seconds'])} | {rows / seconds:,.0f} | {seconds / copy:.1f}× | "
                 f"{_mib(e['peak_rss'])} ({_mib(e['rss_after_start'])}) | {output} |"
             )
-    largest = max(data["exports"], key=int)
-    formats = data["exports"][largest]
-    csv_ratio = _median(formats["csv"]["seconds"]) / _median(formats["copy"]["seconds"])
-    worst = {fmt: max(data["exports"][s][fmt]["peak_rss"] for s in data["exports"]) for fmt in ("csv", "xlsx", "sav")}
-    lines += [
-        "",
-        f"Targets at {_size(largest)}: CSV within {CSV_RATIO:.0f}× of COPY — {csv_ratio:.1f}×: "
-        f"{_verdict(csv_ratio <= CSV_RATIO)}; peak memory under {_mib(EXPORT_MEMORY)} at every size — "
-        + "; ".join(f"{fmt.upper()} {_mib(v)}: {_verdict(v < EXPORT_MEMORY)}" for fmt, v in worst.items())
-        + ".",
-        "",
-    ]
+    complete = [s for s, f in data["exports"].items() if "copy" in f and "csv" in f]
+    worst = {
+        fmt: max(f[fmt]["peak_rss"] for f in data["exports"].values() if fmt in f)
+        for fmt in ("csv", "xlsx", "sav")
+        if any(fmt in f for f in data["exports"].values())
+    }
+    if complete:
+        largest = max(complete, key=int)
+        formats = data["exports"][largest]
+        csv_ratio = _median(formats["csv"]["seconds"]) / _median(formats["copy"]["seconds"])
+        lines += [
+            "",
+            f"Targets at {_size(largest)}: CSV within {CSV_RATIO:.0f}× of COPY — {csv_ratio:.1f}×: "
+            f"{_verdict(csv_ratio <= CSV_RATIO)}; peak memory under {_mib(EXPORT_MEMORY)} at every size — "
+            + "; ".join(f"{fmt.upper()} {_mib(v)}: {_verdict(v < EXPORT_MEMORY)}" for fmt, v in worst.items())
+            + ".",
+        ]
+    lines.append("")
     return lines
 
 
 def scaling_section(data: dict[str, Any]) -> list[str]:
-    sizes = list(data["results"])
+    sizes = [s for s in data["results"] if s in data["exports"] and len(data["exports"][s]) == 4]
+    if not sizes:
+        return []
     header = "| figure | " + " | ".join(_size(s) for s in sizes) + " |"
     lines = ["## 4. Scaling", "", "Medians; how each cost grows with the number of responses.", "", header]
     lines.append("|---|" + "---:|" * len(sizes))
@@ -244,8 +255,10 @@ def noise_section(data: dict[str, Any]) -> list[str]:
     ]
     for name, record in data["phases"].items():
         lines.append(f"| {name} | {record.get('seconds', 0):.0f} | {_foreign(record)} |")
-    spreads = [Summary.of(row["rate"]["runs"]).spread for row in data["submit"]["app"]]
-    spreads.append(Summary.of(data["submit"]["ceiling"]["rate"]["runs"]).spread)
+    spreads = []
+    if "submit" in data:
+        spreads = [Summary.of(row["rate"]["runs"]).spread for row in data["submit"]["app"]]
+        spreads.append(Summary.of(data["submit"]["ceiling"]["rate"]["runs"]).spread)
     for r in data["results"].values():
         keys = ("public", "public_bare", "public_best", "staff", "staff_bare", "staff_best")
         spreads += [Summary.of(r[k]["seconds"]).spread for k in keys]
@@ -255,7 +268,7 @@ def noise_section(data: dict[str, Any]) -> list[str]:
     lines += [
         "",
         f"Whole run: foreign CPU {_foreign({'foreign_cpu': total})}; spread of the runs: median "
-        f"{100 * statistics.median(spreads):.0f} %, largest {100 * max(spreads):.0f} %.",
+        f"{100 * statistics.median(spreads or [0]):.0f} %, largest {100 * max(spreads or [0]):.0f} %.",
         "",
     ]
     return lines
@@ -280,17 +293,25 @@ def render(data: dict[str, Any]) -> str:
         "Figures are medians of the measured runs, min–max in brackets.",
         "",
     ]
-    lines += submission_section(data)
-    lines += results_section(data)
-    lines += exports_section(data)
-    lines += scaling_section(data)
+    if data.get("errors"):
+        lines += ["**Failed benchmarks** (the rest of the run went on):", ""]
+        lines += [f"- {e['benchmark']}: `{e['error'].strip().splitlines()[-1][:300]}`" for e in data["errors"]]
+        lines.append("")
+    if "submit" in data:
+        lines += submission_section(data)
+    if data["results"]:
+        lines += results_section(data)
+    if any("copy" in formats for formats in data["exports"].values()):
+        lines += exports_section(data)
+    if data["results"] and data["exports"]:
+        lines += scaling_section(data)
     lines += noise_section(data)
     return "\n".join(lines)
 
 
 def summary(data: dict[str, Any]) -> str:
     """A few lines for the terminal."""
-    sub = data["submit"]
+    sub = data.get("submit", {"ceiling": {"rate": {"median": float("nan")}}, "app": []})
     ceiling = sub["ceiling"]["rate"]["median"]
     out = [f"submission ceiling {ceiling:,.0f}/s"]
     for row in sub["app"]:
@@ -305,6 +326,8 @@ def summary(data: dict[str, Any]) -> str:
             f"{_median(r['public_bare']['seconds']):.2f} s; snapshot p99 {r['snapshot_overall']['p99_ms']:.1f} ms"
         )
     for size, formats in data["exports"].items():
+        if "copy" not in formats:
+            continue
         copy = _median(formats["copy"]["seconds"])
         out.append(
             f"exports {_size(size)}: "
