@@ -39,6 +39,16 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+def effective_status(status: str, opens_on: dt.date | None, closes_on: dt.date | None, today: dt.date) -> str:
+    """The status respondents see: an open questionnaire outside its dates is not open."""
+    if status == "open":
+        if opens_on and today < opens_on:
+            return "draft"
+        if closes_on and today > closes_on:
+            return "closed"
+    return status
+
+
 class Questionnaire(Base):
     __tablename__ = "questionnaires"
     __table_args__ = (CheckConstraint(f"status IN {STATUSES}", name="status"),)
@@ -58,12 +68,7 @@ class Questionnaire(Base):
 
     def effective_status(self, today: dt.date) -> str:
         """The status respondents see: an open questionnaire outside its dates is not open."""
-        if self.status == "open":
-            if self.opens_on and today < self.opens_on:
-                return "draft"
-            if self.closes_on and today > self.closes_on:
-                return "closed"
-        return self.status
+        return effective_status(self.status, self.opens_on, self.closes_on, today)
 
     def _move(self, target: str) -> None:
         if target not in TRANSITIONS[self.status]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from survey.accounts.models import User
 from survey.accounts.services import record
@@ -34,6 +34,7 @@ from survey.questionnaires.models import (
     QuestionItem,
     Questionnaire,
     QuestionnaireVersion,
+    effective_status,
 )
 from survey.questionnaires.types import get_type
 from survey.responses.models import Response as StoredResponse
@@ -335,28 +336,74 @@ def catalog_for(version: QuestionnaireVersion) -> VersionCatalog:
     return catalog
 
 
-def published_catalog(questionnaire: Questionnaire, number: int | None = None) -> VersionCatalog:
-    """The catalog of the version a submission answers (as :func:`published_version` chooses it).
-
-    Only the version's id is read per call: the definition (over 100 kB of JSON for the op-ed
-    questionnaire) is loaded and parsed once per process, when the catalog is compiled, instead of on
-    every submission (bench/RESULTS.md: it cost more CPU than the validation itself).
-    """
-    query = select(QuestionnaireVersion.id).where(
-        QuestionnaireVersion.questionnaire_id == questionnaire.id, QuestionnaireVersion.published_on.is_not(None)
-    )
-    if number is None:
-        query = query.order_by(QuestionnaireVersion.number.desc()).limit(1)
-    else:
-        query = query.where(QuestionnaireVersion.number == number)
-    version_id = db.session.scalar(query)
-    if version_id is None:
-        raise VersionNotFoundError(f"Version {number} of {questionnaire.code!r} is not published.")
+def catalog_by_id(version_id: int) -> VersionCatalog:
+    """The catalog of a published version, compiled on first use; a cached one costs no query."""
     cache: dict[int, VersionCatalog] = current_app.extensions["survey"]["catalogs"]
     catalog = cache.get(version_id)
     if catalog is None:
         catalog = catalog_for(db.session.get_one(QuestionnaireVersion, version_id))
     return catalog
+
+
+@dataclass(frozen=True)
+class SubmissionTarget:
+    """A questionnaire as the submission path needs it, read with one statement per request.
+
+    Only ids and settings are read: the definition (over 100 kB of JSON for the op-ed questionnaire)
+    is parsed once per process into the version's :class:`VersionCatalog`.
+    """
+
+    id: int
+    code: str
+    status: str  # as respondents see it today (dates applied)
+    requires_code: bool
+    version_id: int | None  # the published version asked for, else the newest; None: not published
+
+
+def submission_target(code: str, number: int | None = None) -> SubmissionTarget:
+    """The questionnaire ``code`` and the id of its published version ``number`` (default: newest)."""
+    statement, parameters = (
+        (_TARGET_NEWEST, {"code": code})
+        if number is None
+        else (
+            _TARGET_NUMBERED,
+            {"code": code, "number": number},
+        )
+    )
+    row = db.session.execute(statement, parameters).first()
+    if row is None:
+        raise QuestionnaireNotFoundError(f"There is no questionnaire {code!r}.")
+    return SubmissionTarget(
+        id=row.id,
+        code=code,
+        status=effective_status(row.status, row.opens_on, row.closes_on, today()),
+        requires_code=bool(row.requires_code),
+        version_id=row.version_id,
+    )
+
+
+def _target_statement(numbered: bool) -> Any:
+    """Built once: a Core statement (no ORM entities) is compiled once and then only executed."""
+    questionnaires, versions = Questionnaire.__table__, QuestionnaireVersion.__table__
+    version = select(versions.c.id).where(
+        versions.c.questionnaire_id == questionnaires.c.id, versions.c.published_on.is_not(None)
+    )
+    if numbered:
+        version = version.where(versions.c.number == bindparam("number"))
+    else:
+        version = version.order_by(versions.c.number.desc()).limit(1)
+    return select(
+        questionnaires.c.id,
+        questionnaires.c.status,
+        questionnaires.c.opens_on,
+        questionnaires.c.closes_on,
+        questionnaires.c.requires_code,
+        version.scalar_subquery().label("version_id"),
+    ).where(questionnaires.c.code == bindparam("code"))
+
+
+_TARGET_NEWEST = _target_statement(numbered=False)
+_TARGET_NUMBERED = _target_statement(numbered=True)
 
 
 def _compile_catalog(version: QuestionnaireVersion) -> VersionCatalog:

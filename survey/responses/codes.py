@@ -21,7 +21,7 @@ from survey.accounts.services import record
 from survey.db import db, unit_of_work
 from survey.i18n import gettext
 from survey.questionnaires.models import ParticipationCode, Questionnaire
-from survey.questionnaires.services import today
+from survey.questionnaires.services import SubmissionTarget, today
 
 # No 0/O, 1/I/L, 5/S, 2/Z: codes are read aloud and typed on phones.
 ALPHABET = "346789ABCDEFGHJKMNPQRTUVWXY"
@@ -32,7 +32,7 @@ def normalise(code: str) -> str:
     return "".join(ch for ch in code.upper() if ch.isalnum())
 
 
-def code_hash(questionnaire: Questionnaire, code: str) -> str:
+def code_hash(questionnaire: Questionnaire | SubmissionTarget, code: str) -> str:
     """HMAC-SHA256 under a key derived from the app secret; without the secret a hash reveals nothing."""
     key = hmac.new(current_app.config["SECRET_KEY"].encode(), b"participation-codes", hashlib.sha256).digest()
     message = f"{questionnaire.code}:{normalise(code)}".encode()
@@ -90,7 +90,7 @@ def is_usable(questionnaire: Questionnaire, code: str) -> bool:
     )
 
 
-def spend(questionnaire: Questionnaire, code: str) -> bool:
+def spend(questionnaire: Questionnaire | SubmissionTarget, code: str) -> bool:
     """Mark the code spent; False if it is unknown or already spent (a concurrent spend waits and loses)."""
     result = db.session.execute(
         update(ParticipationCode)

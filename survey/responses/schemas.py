@@ -57,6 +57,11 @@ class SubmissionSchema(Schema):
             raise ma.ValidationError("Must be a random (version 4) UUID.")
 
 
+# One instance for every request: a Schema is configured when built (marshmallow deep-copies its
+# fields, the most expensive step of a load) and keeps no state between loads.
+SUBMISSION_SCHEMA = SubmissionSchema()
+
+
 class SubmissionReceiptSchema(Schema):
     """What the service answers: nothing but what the client already knows and the day."""
 
@@ -91,6 +96,7 @@ class AnswerSchemaBase(Schema):
     """
 
     _questions: list[dict[str, Any]] = []
+    shared: AnswerSchemaBase  # the instance every load uses (set by build_answer_schema)
 
     @validates_schema(skip_on_field_errors=False, pass_original=True)
     def _visibility_and_required(self, loaded: dict[str, Any], original: Any, **kwargs: Any) -> None:
@@ -147,12 +153,14 @@ def build_answer_schema(definition: dict[str, Any]) -> type[AnswerSchemaBase]:
     questions = [spec for _section, spec in iter_questions(definition)]
     attributes: dict[str, Any] = {f"a_{spec['code']}": _AnswerField(spec) for spec in questions}
     attributes["_questions"] = questions
-    return type(f"Answers_{definition['code']}", (AnswerSchemaBase,), attributes)
+    schema = type(f"Answers_{definition['code']}", (AnswerSchemaBase,), attributes)
+    schema.shared = schema()  # built once per version; a Schema keeps no state between loads
+    return schema
 
 
 def load_answers(schema: type[AnswerSchemaBase], answers: dict[str, Any]) -> dict[str, Any]:
     """Validate answers; return only the given ones, normalised. Raises ``ma.ValidationError``."""
-    loaded = _by_code(schema().load(answers))
+    loaded = _by_code(schema.shared.load(answers))
     return {code: value for code, value in loaded.items() if value is not None}
 
 

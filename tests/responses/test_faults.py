@@ -56,7 +56,7 @@ def test_backend_killed_mid_submission_leaves_no_partial_rows(database_kind, req
                 victim = connection.scalar(
                     text(
                         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                        "AND wait_event_type = 'Lock' AND query ILIKE 'INSERT INTO answers%'"
+                        "AND wait_event_type = 'Lock' AND query ILIKE '%INSERT INTO answers%'"
                     )
                 )
                 if victim:
