@@ -92,7 +92,7 @@ def ceiling_parameters(url: str, templates: list[str]) -> list[tuple[Any, ...]]:
         for template in templates:
             body = json.loads(template)
             answers = load_answers(catalog.answer_schema, body["answers"])
-            rows = _answer_rows(catalog, uuid.uuid4(), answers)
+            rows = _answer_rows(catalog, answers)
             payload = canonical_json({"version": catalog.number, "language": body["language"], "answers": answers})
             columns = [[row[k] for row in rows] for k in ("question_id", "seq", "item_id", "option_id", "number")]
             columns += [[row["text"] for row in rows], [row["rank"] for row in rows]]

@@ -25,6 +25,11 @@ class Defaults:
     TEXT_ANSWER_MAX_LENGTH = 5000
     # SQLAlchemy pool: bounded waits, dead connections detected before use (promises R6, R9).
     DB_POOL_TIMEOUT = 10
+    # Seconds a worker may reuse what it read about a questionnaire on the submission path (its id,
+    # settings and newest version). Nothing is stored against a changed questionnaire: the insert
+    # itself checks that it is still open with the same settings. A version published meanwhile is
+    # the default for submissions that name none only after this delay, in other workers.
+    SUBMISSION_TARGET_TTL = 2.0
     # Public API and its OpenAPI document.
     API_TITLE = "Citizen survey API"
     API_VERSION = "v1"

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import bindparam, func, select
+from flask import current_app, has_app_context
+from sqlalchemy import bindparam, event, func, select
+from sqlalchemy.orm import Session
 
 from survey.accounts.models import User
 from survey.accounts.services import record
@@ -360,26 +362,50 @@ class SubmissionTarget:
     version_id: int | None  # the published version asked for, else the newest; None: not published
 
 
-def submission_target(code: str, number: int | None = None) -> SubmissionTarget:
-    """The questionnaire ``code`` and the id of its published version ``number`` (default: newest)."""
+def submission_target(code: str, number: int | None = None, fresh: bool = False) -> SubmissionTarget:
+    """The questionnaire ``code`` and the id of its published version ``number`` (default: newest).
+
+    An open questionnaire's target is reused for ``SUBMISSION_TARGET_TTL`` seconds (the hot path of
+    a viral survey then reads nothing before its insert), so it may be stale: the insert checks the
+    status and settings again in the database (see ``responses.services``). ``fresh`` reads anew;
+    anything not open is always read anew.
+    """
+    key = (code, number)
+    cache: dict[tuple[str, int | None], tuple[float, SubmissionTarget]] = current_app.extensions["survey"]["targets"]
+    cached = None if fresh else cache.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
     statement, parameters = (
-        (_TARGET_NEWEST, {"code": code})
-        if number is None
-        else (
-            _TARGET_NUMBERED,
-            {"code": code, "number": number},
-        )
+        (_TARGET_NEWEST, {"code": code}) if number is None else (_TARGET_NUMBERED, {"code": code, "number": number})
     )
     row = db.session.execute(statement, parameters).first()
     if row is None:
         raise QuestionnaireNotFoundError(f"There is no questionnaire {code!r}.")
-    return SubmissionTarget(
+    target = SubmissionTarget(
         id=row.id,
         code=code,
         status=effective_status(row.status, row.opens_on, row.closes_on, today()),
         requires_code=bool(row.requires_code),
         version_id=row.version_id,
     )
+    if target.status == "open" and target.version_id is not None:
+        cache[key] = (time.monotonic() + current_app.config["SUBMISSION_TARGET_TTL"], target)
+    else:
+        cache.pop(key, None)
+    return target
+
+
+def forget_submission_targets() -> None:
+    """Drop this process's reused targets (after a questionnaire or version changed here)."""
+    if has_app_context():
+        current_app.extensions["survey"]["targets"].clear()
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_targets_after_a_change(session: Session, _context: Any) -> None:
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(instance, Questionnaire | QuestionnaireVersion) for instance in changed):
+        forget_submission_targets()
 
 
 def _target_statement(numbered: bool) -> Any:

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import Connection, bindparam, insert, select, text
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import Connection, Date, bindparam, insert, select, text
 
 from survey.db import db, unit_of_work
 from survey.errors import (
@@ -55,9 +54,14 @@ class SubmissionResult:
     receipt: dict[str, Any]
 
 
-def submit_response(code: str, payload: Any, channel: str) -> SubmissionResult:
-    """Validate and store one response, exactly once per ``submission_id``."""
-    target = submission_target(code, _named_version(payload))
+def submit_response(code: str, payload: Any, channel: str, fresh: bool = False) -> SubmissionResult:
+    """Validate and store one response, exactly once per ``submission_id``.
+
+    ``fresh``: read the questionnaire anew instead of this worker's recent copy (done, once, when
+    the insert found that the questionnaire changed since that copy was read).
+    """
+    number = _named_version(payload)
+    target = submission_target(code, number, fresh=fresh)
     if target.status != "open":
         raise QuestionnaireNotOpenError(target.status)
     catalog, submission = _validate(target, payload)
@@ -80,8 +84,7 @@ def submit_response(code: str, payload: Any, channel: str) -> SubmissionResult:
         "payload_hash": payload_hash,
     }
     with unit_of_work():
-        connection = db.session.connection()
-        if store_response(connection, response, _answer_rows(catalog, submission["answers"])):
+        if store_response(db.session.connection(), response, _answer_rows(catalog, submission["answers"]), target):
             # The code is spent only by a new response: a replay of a stored one must not need it again.
             # Refusing it here rolls back the response and answers just inserted.
             if target.requires_code and not codes.spend(target, submission["participation_code"]):
@@ -89,7 +92,14 @@ def submit_response(code: str, payload: Any, channel: str) -> SubmissionResult:
                     "The submission has invalid fields.", {"participation_code": [codes.used_message()]}
                 )
             return SubmissionResult(True, _receipt(submission_id, catalog, response["submitted_on"]))
-        stored = connection.execute(_STORED, {"questionnaire_id": target.id, "submission_key": submission_key}).one()
+
+    # Nothing was stored: the submission_id is taken, or the questionnaire is no longer as read.
+    current = target if fresh else submission_target(code, number, fresh=True)
+    if current != target:
+        return submit_response(code, payload, channel, fresh=True)
+    stored = db.session.execute(_STORED, {"questionnaire_id": target.id, "submission_key": submission_key}).first()
+    if stored is None:  # it changed again between the insert and the read just made
+        raise QuestionnaireNotOpenError("closed")
     if stored.payload_hash != payload_hash:
         raise SubmissionConflictError(
             "A different response was already stored with this submission_id; it was not changed."
@@ -136,45 +146,50 @@ def _validate(target: SubmissionTarget, payload: Any) -> tuple[VersionCatalog, d
     return catalog, submission
 
 
-def store_response(connection: Connection, response: dict[str, Any], answers: list[dict[str, Any]]) -> bool:
-    """Insert the response and its answers unless (questionnaire, submission_key) is stored already.
+def store_response(
+    connection: Connection, response: dict[str, Any], answers: list[dict[str, Any]], target: SubmissionTarget
+) -> bool:
+    """Insert the response and its answers; True when stored.
 
-    True when stored, False when an earlier response holds the key (nothing is written then). On
-    PostgreSQL one statement does both inserts (the answers travel as one JSON array); SQLite, which has no
-    data-modifying CTE, takes the same two inserts as two statements on its in-process connection.
+    Nothing is written (False) when an earlier response holds (questionnaire, submission_key), or
+    when the questionnaire is no longer open with the settings in ``target`` (which may be a
+    worker's recent copy): the database checks both in the insert itself. On PostgreSQL one
+    statement inserts the response and its answers (they travel as one JSON array); SQLite, which
+    has no data-modifying CTE, takes the same two inserts as two statements in-process.
     """
+    parameters = {**response, "requires_code": target.requires_code}
     if connection.dialect.name == "postgresql":
-        parameters = {**response, "answers": json.dumps(answers, ensure_ascii=False, allow_nan=False)}
+        parameters["answers"] = json.dumps(answers, ensure_ascii=False, allow_nan=False)
         return connection.execute(_STORE_POSTGRESQL, parameters).first() is not None
-    if connection.execute(_INSERT_RESPONSE_SQLITE, response).first() is None:
+    if connection.execute(_INSERT_RESPONSE, parameters).first() is None:
         return False
     if answers:
         connection.execute(insert(Answer.__table__), [{"response_id": response["id"], **row} for row in answers])
     return True
 
 
-RESPONSE_COLUMNS = (
-    "id",
-    "questionnaire_id",
-    "version_id",
-    "language",
-    "channel",
-    "submitted_on",
-    "submission_key",
-    "payload_hash",
-)
-
-# One round trip: the answers are inserted only if the response was (``r`` is empty on a conflict).
+# The response, if its questionnaire is (still) open with the same settings and no response holds
+# its submission_key yet. ``submitted_on`` is today, so the dates are checked as effective_status does.
+_RESPONSE_INSERT_SQL = """
+    INSERT INTO responses
+        (id, questionnaire_id, version_id, language, channel, submitted_on, submission_key, payload_hash)
+    SELECT :id, :questionnaire_id, :version_id, :language, :channel, :submitted_on, :submission_key, :payload_hash
+    WHERE EXISTS (
+        SELECT 1 FROM questionnaires q
+        WHERE q.id = :questionnaire_id AND q.status = 'open' AND q.requires_code = :requires_code
+            AND (q.opens_on IS NULL OR q.opens_on <= :submitted_on)
+            AND (q.closes_on IS NULL OR q.closes_on >= :submitted_on)
+    )
+    ON CONFLICT (questionnaire_id, submission_key) DO NOTHING
+    RETURNING id
+"""
+_TYPED = (bindparam("id", type_=Response.__table__.c.id.type), bindparam("submitted_on", type_=Date))
+_INSERT_RESPONSE = text(_RESPONSE_INSERT_SQL).bindparams(*_TYPED)
+# One round trip: the answers are inserted only if the response was (``r`` is empty otherwise).
 _STORE_POSTGRESQL = text(
-    """
-    WITH r AS (
-        INSERT INTO responses
-            (id, questionnaire_id, version_id, language, channel, submitted_on, submission_key, payload_hash)
-        VALUES
-            (:id, :questionnaire_id, :version_id, :language, :channel, :submitted_on, :submission_key, :payload_hash)
-        ON CONFLICT (questionnaire_id, submission_key) DO NOTHING
-        RETURNING id
-    ), a AS (
+    "WITH r AS ("
+    + _RESPONSE_INSERT_SQL
+    + """), a AS (
         INSERT INTO answers (response_id, question_id, seq, item_id, option_id, number, text, rank)
         SELECT r.id, a.* FROM r, jsonb_to_recordset(CAST(:answers AS jsonb)) AS a(
             question_id integer, seq smallint, item_id integer, option_id integer,
@@ -182,15 +197,8 @@ _STORE_POSTGRESQL = text(
         )
     )
     SELECT id FROM r
-    """
-).bindparams(bindparam("id", type_=Response.__table__.c.id.type))
-
-_INSERT_RESPONSE_SQLITE = (
-    sqlite.insert(Response.__table__)
-    .values({c: bindparam(c) for c in RESPONSE_COLUMNS})
-    .on_conflict_do_nothing(index_elements=["questionnaire_id", "submission_key"])
-    .returning(Response.__table__.c.id)
-)
+    """  # noqa: S608 - constants only; every value is a bound parameter
+).bindparams(*_TYPED)
 
 _STORED = select(Response.__table__.c.payload_hash, Response.__table__.c.submitted_on).where(
     Response.__table__.c.questionnaire_id == bindparam("questionnaire_id"),

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import OperationalError
 
 from survey.db import db, unit_of_work
@@ -127,6 +127,70 @@ def test_questionnaire_not_open_is_409_with_a_code(client, all_types, prepare, c
     assert response.status_code == 409
     assert response.json["code"] == code
     assert stored() == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "field_or_code"),
+    [
+        ("status = 'closed'", 409, "questionnaire_closed"),
+        ("closes_on = '2020-01-01'", 409, "questionnaire_closed"),
+        ("opens_on = '2999-01-01'", 409, "questionnaire_draft"),
+        ("requires_code = true", 422, "participation_code"),
+    ],
+    ids=["closed", "past-close-date", "before-open-date", "code-now-required"],
+)
+def test_another_workers_change_is_enforced_by_the_insert(client, app, all_types, change, status, field_or_code):
+    """A worker reuses what it read about an open questionnaire for a moment; a change made
+    meanwhile elsewhere (here: plain SQL, which this process does not notice) still stops the insert."""
+    assert post(client, submission()).status_code == 201
+    assert ("all_types", None) in app.extensions["survey"]["targets"]  # this worker holds it as open
+    with unit_of_work():
+        db.session.execute(text(f"UPDATE questionnaires SET {change} WHERE code = 'all_types'"))  # noqa: S608
+    assert ("all_types", None) in app.extensions["survey"]["targets"]  # still stale here
+
+    response = post(client, submission())
+    assert response.status_code == status
+    if status == 409:
+        assert response.json["code"] == field_or_code
+    else:
+        assert field_or_code in response.json["errors"]
+    assert stored()[0] == 1
+
+
+def test_a_replay_after_a_change_elsewhere_is_answered_as_the_questionnaire_now_is(client, app, all_types):
+    body = submission()
+    assert post(client, body).status_code == 201
+    with unit_of_work():
+        db.session.execute(text("UPDATE questionnaires SET status = 'closed' WHERE code = 'all_types'"))
+    assert post(client, body).json["code"] == "questionnaire_closed"
+    assert stored()[0] == 1
+
+
+def test_a_steady_stream_of_submissions_reads_nothing_before_its_insert(client, all_types):
+    assert post(client, submission()).status_code == 201
+    statements: list[str] = []
+    engine = db.session.get_bind()
+    target = engine.engine if hasattr(engine, "engine") else engine
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(target, "before_cursor_execute", record)
+    try:
+        assert post(client, submission()).status_code == 201
+    finally:
+        event.remove(target, "before_cursor_execute", record)
+    writes = [s for s in statements if "INSERT INTO" in s.upper()]
+    assert writes and not [s for s in statements if s.lstrip().upper().startswith("SELECT")], statements
+    if db.session.get_bind().dialect.name == "postgresql":
+        assert len(writes) == 1  # the response and its answers in one statement
+
+
+def test_a_change_made_here_is_seen_at_once(client, all_types):
+    assert post(client, submission()).status_code == 201
+    with unit_of_work():
+        all_types.close()  # through the ORM: this process forgets what it held
+    assert post(client, submission()).json["code"] == "questionnaire_closed"
 
 
 def test_draft_questionnaire_refuses_responses_and_hides_its_definition(client, app):
