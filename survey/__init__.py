@@ -35,6 +35,13 @@ PAGE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
     "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),
+    ("Content-Security-Policy", PAGE_POLICY),
+)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -92,13 +99,14 @@ def _same_origin_posts() -> None:
 
 
 def _security_headers(response: Response) -> Response:
-    """Headers every response carries (promise S1)."""
+    """Headers every response carries (promise S1); a view may have set its own already."""
     headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    headers.setdefault("Content-Security-Policy", PAGE_POLICY)
-    if response.mimetype in ("application/json", "application/problem+json") or request.path.startswith("/s/"):
-        headers.setdefault("Cache-Control", "no-store")  # answers in a form page must not be cached
+    present = {name.lower() for name, _value in headers}
+    for name, value in SECURITY_HEADERS:
+        if name.lower() not in present:
+            headers.add(name, value)
+    if "cache-control" not in present and (
+        response.mimetype in ("application/json", "application/problem+json") or request.path.startswith("/s/")
+    ):
+        headers.add("Cache-Control", "no-store")  # answers in a form page must not be cached
     return response

@@ -23,8 +23,11 @@ class Defaults:
     MAX_CONTENT_LENGTH = 256 * 1024
     JSON_MAX_DEPTH = 20
     TEXT_ANSWER_MAX_LENGTH = 5000
-    # SQLAlchemy pool: bounded waits, dead connections detected before use (promises R6, R9).
+    # SQLAlchemy pool: bounded waits (promise R9). A connection that died (database restarted,
+    # promise R6) fails its request with 503 and Retry-After, and the whole pool is renewed at once;
+    # DB_POOL_PRE_PING=true tests every connection before use instead, for a round trip per request.
     DB_POOL_TIMEOUT = 10
+    DB_POOL_PRE_PING = False
     # Seconds a worker may reuse what it read about a questionnaire on the submission path (its id,
     # settings and newest version). Nothing is stored against a changed questionnaire: the insert
     # itself checks that it is still open with the same settings. A version published meanwhile is
@@ -89,7 +92,11 @@ def engine_options(url: str, config: dict[str, Any]) -> dict[str, Any]:
     # hide_parameters: a database error or SQL logging must never print answers into a log.
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 10}, "hide_parameters": True}
-    return {"pool_pre_ping": True, "pool_timeout": config["DB_POOL_TIMEOUT"], "hide_parameters": True}
+    return {
+        "pool_pre_ping": bool(config["DB_POOL_PRE_PING"]),
+        "pool_timeout": config["DB_POOL_TIMEOUT"],
+        "hide_parameters": True,
+    }
 
 
 def _instance_secret_key(instance: Path) -> str:

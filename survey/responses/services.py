@@ -187,7 +187,7 @@ _TYPED = (bindparam("id", type_=Response.__table__.c.id.type), bindparam("submit
 _INSERT_RESPONSE = text(_RESPONSE_INSERT_SQL).bindparams(*_TYPED)
 # One round trip: the answers are inserted only if the response was (``r`` is empty otherwise).
 _STORE_POSTGRESQL = text(
-    "WITH r AS ("
+    "WITH r AS ("  # noqa: S608 - constants only; every value is a bound parameter
     + _RESPONSE_INSERT_SQL
     + """), a AS (
         INSERT INTO answers (response_id, question_id, seq, item_id, option_id, number, text, rank)
@@ -197,7 +197,7 @@ _STORE_POSTGRESQL = text(
         )
     )
     SELECT id FROM r
-    """  # noqa: S608 - constants only; every value is a bound parameter
+    """
 ).bindparams(*_TYPED)
 
 _STORED = select(Response.__table__.c.payload_hash, Response.__table__.c.submitted_on).where(
