@@ -52,7 +52,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
-    app.extensions["survey"] = {"catalogs": {}, "targets": {}}
+    # Per-process memory: compiled versions, submission targets, snapshot-rule checks, public bodies.
+    app.extensions["survey"] = {"catalogs": {}, "targets": {}, "snapshot_checks": {}, "result_bodies": {}}
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             tune_sqlite(db.engine)

@@ -33,6 +33,9 @@ class Defaults:
     # itself checks that it is still open with the same settings. A version published meanwhile is
     # the default for submissions that name none only after this delay, in other workers.
     SUBMISSION_TARGET_TTL = 2.0
+    # Once a count found too few new responses for a new public snapshot, a worker does not count
+    # again for this long (counting a million responses is the cost of the rule, not its point).
+    SNAPSHOT_RECHECK_SECONDS = 60
     # Public API and its OpenAPI document.
     API_TITLE = "Citizen survey API"
     API_VERSION = "v1"

@@ -69,6 +69,11 @@ def list_open_questionnaires() -> list[tuple[Questionnaire, QuestionnaireVersion
     return result
 
 
+def newest_version_id(questionnaire: Questionnaire) -> int | None:
+    """The id of the newest published version (its definition is not read), or None."""
+    return db.session.scalar(_NEWEST_VERSION_ID, {"questionnaire_id": questionnaire.id})
+
+
 def current_version(questionnaire: Questionnaire) -> QuestionnaireVersion | None:
     """The newest published version, or None if nothing was published yet."""
     return db.session.scalar(
@@ -396,9 +401,11 @@ def submission_target(code: str, number: int | None = None, fresh: bool = False)
 
 
 def forget_submission_targets() -> None:
-    """Drop this process's reused targets (after a questionnaire or version changed here)."""
+    """Drop what this process keeps about questionnaires for a moment (after one changed here):
+    submission targets, and the snapshot rule's recent checks."""
     if has_app_context():
         current_app.extensions["survey"]["targets"].clear()
+        current_app.extensions["survey"]["snapshot_checks"].clear()
 
 
 @event.listens_for(Session, "after_flush")
@@ -428,6 +435,15 @@ def _target_statement(numbered: bool) -> Any:
     ).where(questionnaires.c.code == bindparam("code"))
 
 
+_NEWEST_VERSION_ID = (
+    select(QuestionnaireVersion.__table__.c.id)
+    .where(
+        QuestionnaireVersion.__table__.c.questionnaire_id == bindparam("questionnaire_id"),
+        QuestionnaireVersion.__table__.c.published_on.is_not(None),
+    )
+    .order_by(QuestionnaireVersion.__table__.c.number.desc())
+    .limit(1)
+)
 _TARGET_NEWEST = _target_statement(numbered=False)
 _TARGET_NUMBERED = _target_statement(numbered=True)
 

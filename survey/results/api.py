@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response, current_app
+
 from survey.accounts.auth import require, staff
 from survey.api import SurveyBlueprint
 from survey.questionnaires.services import get_questionnaire
@@ -20,9 +22,10 @@ CODE = "<string(maxlength=63):code>"
 @blp.response(200, PublicResultsSchema)
 @blp.alt_response(404, description="No such questionnaire, or its results are not public")
 @blp.alt_response(422, description="That breakdown is not offered")
-def public_results(query: dict[str, Any], code: str) -> dict[str, Any]:
+def public_results(query: dict[str, Any], code: str) -> Response:
     """Disclosure-controlled results from the latest snapshot; ?breakdown= one demographic question."""
-    return services.public_results(code, query.get("breakdown"))
+    body = services.public_results_json(code, query.get("breakdown"))
+    return current_app.response_class(body, mimetype="application/json")
 
 
 @staff_blp.route(f"/{CODE}/results")

@@ -8,10 +8,13 @@ analyst's statistics, but the same group gate.
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 
 from survey.accounts.models import User
 from survey.accounts.services import now, record
@@ -19,7 +22,13 @@ from survey.db import db, unit_of_work
 from survey.errors import BreakdownInvalidError, NothingPublishedError, ResultsNotPublicError
 from survey.questionnaires.definition import iter_questions
 from survey.questionnaires.models import Questionnaire
-from survey.questionnaires.services import current_version, get_questionnaire, today
+from survey.questionnaires.services import (
+    catalog_by_id,
+    current_version,
+    get_questionnaire,
+    newest_version_id,
+    today,
+)
 from survey.questionnaires.types import get_type
 from survey.results import disclosure, statistics
 from survey.results.disclosure import CellCount, DisclosureRules, GroupCount, QuestionTable
@@ -28,6 +37,7 @@ from survey.results.queries import ALL, Aggregate, QuestionCounts, aggregate, co
 
 OVERALL = ""  # the snapshot key of the table without breakdown
 NUMBER_BINS = 10
+RESULT_BODIES_KEPT = 64  # serialised public bodies kept per process (snapshot × breakdown)
 
 
 def rules() -> DisclosureRules:
@@ -141,8 +151,10 @@ def _question(definition: dict[str, Any], code: str) -> dict[str, Any]:
 
 
 def latest_snapshot(questionnaire: Questionnaire) -> ResultSnapshot | None:
+    """The snapshot in force, its results (all breakdowns: large) loaded only when read."""
     return db.session.scalar(
         select(ResultSnapshot)
+        .options(defer(ResultSnapshot.results))
         .where(ResultSnapshot.questionnaire_id == questionnaire.id)
         .order_by(ResultSnapshot.id.desc())
         .limit(1)
@@ -152,23 +164,39 @@ def latest_snapshot(questionnaire: Questionnaire) -> ResultSnapshot | None:
 def refresh_snapshot(
     questionnaire: Questionnaire, force: bool = False, actor: User | None = None
 ) -> ResultSnapshot | None:
-    """Take a new snapshot if the rule allows (or ``force``, staff only); return the one in force."""
-    if current_version(questionnaire) is None:
-        raise NothingPublishedError(f"Nothing of {questionnaire.code!r} is published yet.")
+    """Take a new snapshot if the rule allows (or ``force``, staff only); return the one in force.
+
+    Counting the responses is the costly part of the rule at a million responses, so it is done
+    only when the rule could be met: not before ``SNAPSHOT_MIN_HOURS`` of an open survey, and, once
+    a count found too few new responses, not again in this process for ``SNAPSHOT_RECHECK_SECONDS``
+    (a snapshot taken a little later than allowed is always safe: the rule sets minimums).
+    """
     latest = latest_snapshot(questionnaire)
-    responses = count_responses(questionnaire)
+    if latest is None and newest_version_id(questionnaire) is None:
+        raise NothingPublishedError(f"Nothing of {questionnaire.code!r} is published yet.")
+    closed = questionnaire.effective_status(today()) in ("closed", "archived")
     hours = None
+    checked: dict[tuple[int, bool], float] = current_app.extensions["survey"]["snapshot_checks"]
     if latest is not None:
         taken_at = latest.taken_at if latest.taken_at.tzinfo else latest.taken_at.replace(tzinfo=now().tzinfo)
         hours = (now() - taken_at).total_seconds() / 3600
+        if not force and (
+            (not closed and hours < rules().SNAPSHOT_MIN_HOURS)
+            or time.monotonic() - checked.get((latest.id, closed), -math.inf)
+            < current_app.config["SNAPSHOT_RECHECK_SECONDS"]
+        ):
+            return latest
+    responses = count_responses(questionnaire)
     due = disclosure.snapshot_due(
         responses=responses,
         responses_at_last=latest.responses if latest else None,
         hours_since_last=hours,
-        closed=questionnaire.effective_status(today()) in ("closed", "archived"),
+        closed=closed,
         rules=rules(),
     )
     if not (due or (force and responses != (latest.responses if latest else None))):
+        if latest is not None:
+            checked[(latest.id, closed)] = time.monotonic()
         return latest
     with unit_of_work():
         snapshot = ResultSnapshot(
@@ -187,24 +215,47 @@ def refresh_snapshot(
 
 def public_results(code: str, breakdown: str | None) -> dict[str, Any]:
     """The public results of a questionnaire whose results are public (DESIGN §5 "Results shape")."""
-    questionnaire = get_questionnaire(code)
-    if not questionnaire.results_public or current_version(questionnaire) is None:
-        raise ResultsNotPublicError(f"The results of {code!r} are not public.")
+    questionnaire = _public_questionnaire(code)
     return snapshot_results(questionnaire, breakdown)
+
+
+def public_results_json(code: str, breakdown: str | None) -> bytes:
+    """:func:`public_results` as the bytes of the API's JSON body.
+
+    A snapshot never changes, so its body for a breakdown is serialised once per process and then
+    served as stored: the same snapshot always gives byte-identical output, in microseconds.
+    """
+    questionnaire = _public_questionnaire(code)
+    _check_breakdown(_definition(questionnaire), breakdown)
+    snapshot = refresh_snapshot(questionnaire)
+    cache: dict[tuple[Any, ...], bytes] = current_app.extensions["survey"]["result_bodies"]
+    key = (snapshot.id, snapshot.taken_at, breakdown) if snapshot is not None else None
+    body = cache.get(key) if key is not None else None
+    if body is None:
+        from survey.results.schemas import PublicResultsSchema  # schemas import this module's names
+
+        data = PublicResultsSchema().dump(_results_body(questionnaire, breakdown, snapshot))
+        body = current_app.json.response(data).get_data()  # exactly what jsonify would send
+        if key is not None:
+            while len(cache) >= RESULT_BODIES_KEPT:
+                cache.pop(next(iter(cache)))
+            cache[key] = body
+    return body
 
 
 def snapshot_results(questionnaire: Questionnaire, breakdown: str | None) -> dict[str, Any]:
     """The results in the snapshot in force (taking a new one when the rule allows)."""
-    version = current_version(questionnaire)
-    if version is None:
-        raise NothingPublishedError(f"Nothing of {questionnaire.code!r} is published yet.")
-    _check_breakdown(version.definition, breakdown)
-    snapshot = refresh_snapshot(questionnaire)
+    _check_breakdown(_definition(questionnaire), breakdown)
+    return _results_body(questionnaire, breakdown, refresh_snapshot(questionnaire))
+
+
+def _results_body(questionnaire: Questionnaire, breakdown: str | None, snapshot: ResultSnapshot | None) -> dict:
     body: dict[str, Any] = {"questionnaire": questionnaire.code, "breakdown": breakdown or None}
     if snapshot is None:
+        version = current_version(questionnaire)
         return {
             **body,
-            "version": version.number,
+            "version": version.number if version else None,
             "status": disclosure.STATUS_NOT_YET,
             "snapshot": None,
             "questions": [],
@@ -219,6 +270,21 @@ def snapshot_results(questionnaire: Questionnaire, breakdown: str | None) -> dic
         "snapshot": {"taken_on": snapshot.taken_on, "n": result["n"]},
         "questions": result["questions"],
     }
+
+
+def _public_questionnaire(code: str) -> Questionnaire:
+    questionnaire = get_questionnaire(code)
+    if not questionnaire.results_public or newest_version_id(questionnaire) is None:
+        raise ResultsNotPublicError(f"The results of {code!r} are not public.")
+    return questionnaire
+
+
+def _definition(questionnaire: Questionnaire) -> dict[str, Any]:
+    """The newest published definition, parsed once per process (it is over 100 kB of JSON)."""
+    version_id = newest_version_id(questionnaire)
+    if version_id is None:
+        raise NothingPublishedError(f"Nothing of {questionnaire.code!r} is published yet.")
+    return catalog_by_id(version_id).definition
 
 
 def _check_breakdown(definition: dict[str, Any], breakdown: str | None) -> None:

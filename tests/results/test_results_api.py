@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 import statistics as pystats
 from collections import Counter
 
 import pytest
+from sqlalchemy import event, select
 
-from survey.db import unit_of_work
+from survey.db import db, unit_of_work
 from survey.questionnaires.services import get_questionnaire
 from survey.responses.services import submit_response
+from survey.results.models import ResultSnapshot
 from tests.factories import dialogue_answers, submission
 from tests.staff import make_staff
 
@@ -69,6 +72,51 @@ def test_snapshot_changes_only_by_the_rule_and_is_byte_identical(client, runner)
     assert client.get(URL).get_data() == first  # 10 new, but not 24 hours yet
     assert runner.invoke(args=["survey", "snapshot", "dialogue_2022"]).exit_code == 0
     assert json.loads(client.get(URL).get_data())["snapshot"]["n"] == 70
+
+
+def _age_snapshot(hours: int) -> None:
+    """Move the snapshot in force back in time (the rule's clock is the database's taken_at)."""
+    with unit_of_work():
+        for snapshot in db.session.scalars(select(ResultSnapshot)):
+            snapshot.taken_at -= dt.timedelta(hours=hours)
+
+
+def _statements_of(client, url: str) -> list[str]:
+    engine = db.session.get_bind()
+    target = engine.engine if hasattr(engine, "engine") else engine
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split()).lower())
+
+    event.listen(target, "before_cursor_execute", record)
+    try:
+        assert client.get(url).status_code == 200
+    finally:
+        event.remove(target, "before_cursor_execute", record)
+    return seen
+
+
+def test_after_24_hours_enough_new_responses_make_a_new_snapshot(client, app):
+    fill(60)
+    first = client.get(URL).get_data()
+    _age_snapshot(25)
+    fill(5, seed=8)
+    assert client.get(URL).get_data() == first  # 24 hours, but only 5 new: unchanged
+    fill(5, seed=9)
+    assert client.get(URL).get_data() == first  # 10 new now, but this worker counted a moment ago
+    app.config["SNAPSHOT_RECHECK_SECONDS"] = 0
+    assert json.loads(client.get(URL).get_data())["snapshot"]["n"] == 70
+
+
+def test_serving_a_snapshot_counts_nothing_and_reads_no_stored_results(client):
+    fill(60)
+    first = client.get(URL).get_data()
+    statements = _statements_of(client, URL)
+    assert not [s for s in statements if "count(" in s], statements  # younger than 24 hours: no count
+    assert not [s for s in statements if "result_snapshots.results" in s], statements  # body kept
+    assert client.get(URL).get_data() == first
+    assert client.get(URL + "?breakdown=community").get_data() == client.get(URL + "?breakdown=community").get_data()
 
 
 def test_a_closed_questionnaire_publishes_its_final_figures(client):
