@@ -18,6 +18,7 @@ connection in autocommit (one durable commit per response), for the same time.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
@@ -25,6 +26,7 @@ import multiprocessing
 import os
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -39,7 +41,16 @@ from typing import Any
 import psycopg
 
 from bench.bodies import body_templates, with_fresh_id
-from bench.common import ROOT, Summary, app_environment, descendants, log, percentile, process_cpu
+from bench.common import (
+    ROOT,
+    Summary,
+    app_environment,
+    descendants,
+    log,
+    migrate_and_seed,
+    percentile,
+    process_cpu,
+)
 from bench.datagen import truncate
 
 PATH = "/api/v1/questionnaires/dialogue_2022/responses"
@@ -256,6 +267,9 @@ def _machine_busy() -> tuple[float, float]:
 
 
 def _stored(url: str) -> int:
+    if url.startswith("sqlite"):
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as connection:
+            return connection.execute("SELECT count(*) FROM responses").fetchone()[0]
     with psycopg.connect(url) as connection:
         return connection.execute("SELECT count(*) FROM responses").fetchone()[0]  # type: ignore[index]
 
@@ -350,7 +364,7 @@ def _python_load(port: int, templates: list[str], connections: int, seconds: flo
 
 def load_run(server: Server, bodies: Path, templates: list[str], connections: int, seconds: float) -> dict:
     """One bounded load run against ``server``, with the stored rows and the CPU of each party."""
-    database = server.url.rsplit("/", 1)[1]
+    database = server.url.rsplit("/", 1)[1]  # SQLite has no server: its work is in the app's CPU
     stored_before = _stored(server.url)
     app_before, _ = server.cpu()
     workers_before = server.worker_pids()
@@ -426,6 +440,24 @@ def run(url: str, plan: Plan) -> dict[str, Any]:
                     runs = [load_run(server, bodies, templates, connections, plan.duration) for _ in range(plan.runs)]
                     results["app"].append({"workers": workers, "connections": connections, **_summarise(runs)})
         truncate(url)
+        results["sqlite"] = sqlite_run(bodies, templates, plan)
     finally:
         bodies.unlink(missing_ok=True)
     return results
+
+
+def sqlite_run(bodies: Path, templates: list[str], plan: Plan) -> list[dict[str, Any]]:
+    """The embedded default: the same app and load on a fresh SQLite file (WAL), 2 and 3 workers at
+    16 connections. Its target is absolute (1,000 responses/s): SQLite has no client-server ceiling
+    to compare with in the same way."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="survey-bench-sqlite-") as directory:
+        url = f"sqlite:///{directory}/survey.sqlite3"
+        migrate_and_seed(url)
+        for workers in plan.workers:
+            with Server(url, workers) as server:
+                log(f"submit: SQLite, {workers} sync workers, 16 connections")
+                load_run(server, bodies, templates, 16, plan.warmup)
+                runs = [load_run(server, bodies, templates, 16, plan.duration) for _ in range(plan.runs)]
+                rows.append({"workers": workers, "connections": 16, **_summarise(runs)})
+    return rows
