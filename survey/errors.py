@@ -133,6 +133,23 @@ class ServiceUnavailableError(SurveyError):
     status, code, title = 503, "service_unavailable", "The service is briefly unavailable"
 
 
+class ExportOptionsInvalidError(SurveyError):
+    """An export was asked for with options that do not fit the questionnaire (unknown version,
+    language or format, a quasi-identifier that is not a categorical column...)."""
+
+    status, code, title = 422, "export_options_invalid", "The export options are invalid"
+
+
+class ExportRefusedError(SurveyError):
+    """A partner export would not meet the disclosure rules; ``report`` (a ``KAnonymityReport``) says why."""
+
+    status, code, title = 409, "export_refused", "The export would not meet the disclosure rules"
+
+    def __init__(self, detail: str, report: Any) -> None:
+        super().__init__(detail, {"k_anonymity": report.as_dict()})
+        self.report = report
+
+
 def problem(
     status: int,
     title: str,

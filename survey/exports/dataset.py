@@ -48,8 +48,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from survey.db import db
+from survey.errors import ExportOptionsInvalidError
 from survey.exports.columns import CategoryTemplate, ColumnTemplate, Probe, export_columns, word
-from survey.exports.errors import ExportOptionsInvalidError
 from survey.exports.scrub import scrub_text
 from survey.questionnaires.definition import iter_questions
 from survey.questionnaires.models import Option, Question, QuestionItem, Questionnaire, QuestionnaireVersion
@@ -198,6 +198,37 @@ class VersionInfo:
 
 
 @dataclass
+class ClassProfile:
+    """Rows grouped by a combination of values of some columns (``names``), each group with what it
+    answered to other categorical columns (``items``): enough for k-anonymity and l-diversity
+    without holding rows.
+
+    ``counts``: rows per combination. ``values``: per combination, one set per item of the distinct
+    values given (missing answers are not values). ``answered``: per combination, one count per item
+    of the rows that answered it.
+    """
+
+    names: tuple[str, ...]
+    items: tuple[str, ...]
+    counts: Counter[tuple[Any, ...]] = field(default_factory=Counter)
+    values: dict[tuple[Any, ...], tuple[set[Any], ...]] = field(default_factory=dict)
+    answered: dict[tuple[Any, ...], list[int]] = field(default_factory=dict)
+
+    def add(self, combo: tuple[Any, ...], rows: int, values: Sequence[Iterable[Any]], answered: Sequence[int]) -> None:
+        """Merge ``rows`` rows of ``combo`` with these values and answer counts (one per item)."""
+        self.counts[combo] += rows
+        if not self.items:
+            return
+        if combo not in self.values:
+            self.values[combo] = tuple(set() for _ in self.items)
+            self.answered[combo] = [0] * len(self.items)
+        known, counted = self.values[combo], self.answered[combo]
+        for index, (found, answers) in enumerate(zip(values, answered, strict=True)):
+            known[index].update(found)
+            counted[index] += answers
+
+
+@dataclass
 class Dataset:
     """Column specs and a re-iterable row source (every call to :meth:`rows` runs the query anew)."""
 
@@ -211,7 +242,7 @@ class Dataset:
     privacy: dict[str, Any]
     _rows: Callable[[], Iterator[tuple[Any, ...]]] = field(repr=False)
     _count: Callable[[], int] = field(repr=False)
-    _count_by: Callable[[Sequence[str]], Counter[tuple[Any, ...]]] | None = field(default=None, repr=False)
+    _profile_by: Callable[[Sequence[str], Sequence[str]], ClassProfile] | None = field(default=None, repr=False)
 
     def rows(self) -> Iterator[tuple[Any, ...]]:
         """One tuple per response, aligned with :attr:`columns`, streamed."""
@@ -223,9 +254,14 @@ class Dataset:
 
     def count_by(self, names: Sequence[str]) -> Counter[tuple[Any, ...]]:
         """How many rows have each combination of values of the named columns (grouped in SQL)."""
-        if self._count_by is None:
+        return self.profile_by(names).counts
+
+    def profile_by(self, names: Sequence[str], items: Sequence[str] = ()) -> ClassProfile:
+        """Rows per combination of values of ``names`` and, per combination, the distinct values and
+        the number of answers of each of the categorical columns ``items`` (grouped in SQL)."""
+        if self._profile_by is None:
             raise NotImplementedError("this dataset cannot count combinations")
-        return self._count_by(names)
+        return self._profile_by(names, items)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -253,7 +289,7 @@ class Dataset:
             columns=tuple(columns),
             privacy={**self.privacy, **(privacy or {})},
             _rows=lambda: (transform(row) for row in source()),
-            _count_by=None,
+            _profile_by=None,
         )
 
 
@@ -306,7 +342,7 @@ def build_dataset(code: str, options: ExportOptions | None = None) -> Dataset:
         privacy=privacy,
         _rows=source.rows,
         _count=source.count,
-        _count_by=source.count_by,
+        _profile_by=source.profile_by,
     )
 
 
@@ -868,23 +904,82 @@ class _Source:
         r = Response.__table__
         return db.session.connection().execute(select(func.count()).select_from(r).where(self._where())).scalar_one()
 
-    def count_by(self, names: Sequence[str]) -> Counter[tuple[Any, ...]]:
+    def profile_by(self, names: Sequence[str], items: Sequence[str] = ()) -> ClassProfile:
+        """Group the pivot by the raw values of ``names``; per group, count the rows and aggregate each
+        item's distinct raw values (``array_agg``/``group_concat``) and answers (``count``).
+
+        Raw values are converted afterwards, so two raw combinations that export alike (the same option
+        code in two versions) merge, their value sets united. Wide item lists take several queries.
+        """
         by_name = {p.column.name: p for p in self.planned}
         chosen = [by_name[name] for name in names]
-        counts: Counter[tuple[Any, ...]] = Counter()
+        measured = [by_name[name] for name in items]
+        unsuitable = [p.column.name for p in measured if p.column.kind not in _ITEM_KINDS or len(p.raw) != 1]
+        if unsuitable:
+            raise ValueError(f"not a single-valued categorical column: {', '.join(unsuitable)}")
+        profile = ClassProfile(tuple(names), tuple(items))
         if self.strategy == "python":
             positions = [self.planned.index(p) for p in chosen]
+            item_positions = [self.planned.index(p) for p in measured]
             for row in self.rows():
-                counts[tuple(row[i] for i in positions)] += 1
-            return counts
+                cells = [row[i] for i in item_positions]
+                profile.add(
+                    tuple(row[i] for i in positions),
+                    1,
+                    [() if value is None else (value,) for value in cells],
+                    [value is not None for value in cells],
+                )
+            return profile
         pivot = self._pivot().subquery()
         indexes = sorted({i for p in chosen for i in p.raw})
         grouped = [pivot.c[f"v{i}"] for i in indexes]
         width = _RAW_PROBES + len(self.probes)
-        statement = select(*grouped, func.count()).group_by(*grouped)
-        for row in self._stream(statement):
-            raw: list[Any] = [None] * width
-            for index, value in zip(indexes, row, strict=False):
-                raw[index] = value
-            counts[tuple(p.convert(raw) for p in chosen)] += row[-1]
-        return counts
+        per_query = max(1, (SQL_PIVOT_MAX_VALUES - len(grouped) - 1) // 2)
+        starts = range(0, len(measured), per_query) if measured else range(1)
+        postgresql = db.session.connection().dialect.name == "postgresql"
+        for start in starts:
+            chunk = measured[start : start + per_query]
+            aggregates: list[ColumnElement[Any]] = []
+            for p in chunk:
+                value = pivot.c[f"v{p.raw[0]}"]
+                aggregates += [_distinct_values(value, postgresql), func.count(value)]
+            statement = select(*grouped, func.count(), *aggregates).select_from(pivot).group_by(*grouped)
+            for row in self._stream(statement):
+                raw: list[Any] = [None] * width
+                for index, value in zip(indexes, row, strict=False):
+                    raw[index] = value
+                found: list[set[Any]] = [set() for _ in measured]
+                answered = [0] * len(measured)
+                first = len(indexes) + 1
+                for position, p in enumerate(chunk):
+                    distinct = _parse_distinct(row[first + 2 * position])
+                    found[start + position] = {_convert_one(p, value, width) for value in distinct}
+                    answered[start + position] = row[first + 2 * position + 1]
+                rows = row[len(indexes)] if start == 0 else 0  # each chunk counts the same rows
+                profile.add(tuple(p.convert(raw) for p in chosen), rows, found, answered)
+        return profile
+
+
+# Columns whose cells are one raw pivot value from a fixed set: what a distinct-value profile needs.
+_ITEM_KINDS = ("choice", "flag", "rank")
+
+
+def _distinct_values(value: ColumnElement[Any], postgresql: bool) -> ColumnElement[Any]:
+    """The distinct non-null raw values of a group (option ids or 0/1): an array, or a comma list."""
+    if postgresql:
+        return func.array_agg(value.distinct())
+    return func.group_concat(value.distinct())
+
+
+def _parse_distinct(aggregated: Any) -> list[int]:
+    if aggregated is None:
+        return []
+    if isinstance(aggregated, str):
+        return [int(part) for part in aggregated.split(",")]
+    return [int(value) for value in aggregated if value is not None]
+
+
+def _convert_one(planned: _Planned, value: Any, width: int) -> Any:
+    raw: list[Any] = [None] * width
+    raw[planned.raw[0]] = value
+    return planned.convert(raw)

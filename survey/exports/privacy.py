@@ -1,4 +1,5 @@
-"""Partner microdata: k-anonymity over the quasi-identifiers, by generalising or refusing (promise P9).
+"""Partner microdata: k-anonymity over the quasi-identifiers, by generalising or refusing, then distinct
+l-diversity on the opinion items, by withholding (promise P9).
 
 A partner export (disclosure-control.md, "Partner microdata") keeps no free text, gives the month
 instead of the day, shuffles the rows afresh for each export (two releases cannot be lined up row by
@@ -18,7 +19,17 @@ answers count as a value of their own. If ``generalise`` is off, or even droppin
 quasi-identifier leaves fewer than ``k`` rows, the export is refused. The
 :class:`KAnonymityReport` says what was merged, what was dropped and the class sizes before and after.
 
-Not done here (follow-up): the distinct-l ≥ 2 check on opinion items that P9 also asks for.
+:func:`plan_l_diversity` then guards against homogeneity ("everyone of community y aged a1 answered
+*agree*"): for every exported class and every opinion item (:func:`opinion_items`: the categorical
+answer columns that are not quasi-identifiers, demographic, consent or metadata), if the class's
+answers hold fewer than ``l`` distinct values (default 2; missing answers are not a value, a
+non-substantive code such as "don't know" is), the item is withheld, set to missing, in every row of
+that class (local suppression). A withheld cell does not say which value was homogeneous, nor whether
+the class answered at all. The distinct values are collected by the same ``GROUP BY`` as the counts
+(one set per original combination and item, small because bounded by the categories), and united
+through the generalisation: distinct counts cannot be added across merged combinations, sets can. The
+:class:`LDiversityReport`, inside the k-anonymity report, says how many (class, item) cells and, per
+item, how many answers were withheld.
 """
 
 from __future__ import annotations
@@ -28,11 +39,36 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from survey.errors import ExportOptionsInvalidError, ExportRefusedError
 from survey.exports.columns import word
-from survey.exports.dataset import Category, Column, Dataset, ExportOptions, build_dataset
-from survey.exports.errors import ExportOptionsInvalidError, ExportRefusedError
+from survey.exports.dataset import Category, ClassProfile, Column, Dataset, ExportOptions, build_dataset
 
 DEFAULT_K = 5
+DEFAULT_L = 2
+
+# The section iter_questions gives the consent question: answered "yes" by every stored response.
+CONSENT_SECTION = "consent"
+
+
+@dataclass
+class LDiversityReport:
+    """What the distinct l-diversity check withheld."""
+
+    l: int  # noqa: E741 - the letter of the rule
+    opinion_items: list[str]
+    classes: int = 0
+    cells_withheld: int = 0  # (class, item) pairs withheld
+    rows_withheld: dict[str, int] = field(default_factory=dict)  # item -> answers set to missing
+    withheld: dict[tuple[Any, ...], list[str]] = field(default_factory=dict, repr=False)  # class -> items
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "l": self.l,
+            "opinion_items": list(self.opinion_items),
+            "classes": self.classes,
+            "cells_withheld": self.cells_withheld,
+            "rows_withheld": dict(self.rows_withheld),
+        }
 
 
 @dataclass
@@ -53,10 +89,20 @@ class KAnonymityReport:
     other_values: dict[str, str] = field(default_factory=dict)  # question -> the code of its "other"
     dropped: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
+    l_diversity: LDiversityReport | None = None
 
     def mapping(self, name: str) -> dict[Any, Any]:
         """Original value -> exported value for one quasi-identifier (only the values that change)."""
         return dict.fromkeys(self.merged.get(name, []), self.other_values.get(name))
+
+    def exported_class(self, combo: Sequence[Any]) -> tuple[Any, ...]:
+        """The exported (generalised) class of an original combination of quasi-identifier values:
+        merged values replaced by "other", dropped quasi-identifiers left out."""
+        return tuple(
+            self.mapping(name).get(value, value)
+            for name, value in zip(self.quasi_identifiers, combo, strict=True)
+            if name not in self.dropped
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +120,7 @@ class KAnonymityReport:
             "other_values": dict(self.other_values),
             "dropped": list(self.dropped),
             "steps": list(self.steps),
+            "l_diversity": self.l_diversity.as_dict() if self.l_diversity is not None else None,
         }
 
 
@@ -195,6 +242,53 @@ def _rarest(
     return position, value, marginals[position]
 
 
+def opinion_items(columns: Sequence[Column], quasi_identifiers: Sequence[str]) -> list[str]:
+    """The columns l-diversity protects: categorical answers (single choice, likert, matrix rows,
+    multiple-choice flags, ranks) that are neither quasi-identifiers, demographic, the consent question
+    nor metadata (version, language, channel, day/month)."""
+    excluded = set(quasi_identifiers)
+    return [
+        column.name
+        for column in columns
+        if column.categorical
+        and column.kind != "meta"
+        and not column.demographic
+        and column.section != CONSENT_SECTION
+        and column.name not in excluded
+    ]
+
+
+def plan_l_diversity(profile: ClassProfile, report: KAnonymityReport, l: int = DEFAULT_L) -> LDiversityReport:  # noqa: E741
+    """Decide which (exported class, opinion item) cells to withhold so that every class gives, on every
+    item, no answer at all or at least ``l`` distinct values.
+
+    ``profile`` is grouped by the original values of ``report.quasi_identifiers``; its combinations are
+    merged into exported classes through the report's generalisation, their value sets united.
+    """
+    if l < 1:
+        raise ExportOptionsInvalidError("l must be at least 1.", {"l": ["Must be at least 1."]})
+    items = list(profile.items)
+    values: dict[tuple[Any, ...], list[set[Any]]] = {}
+    answered: dict[tuple[Any, ...], list[int]] = {}
+    for combo in profile.counts:
+        exported = report.exported_class(combo)
+        known = values.setdefault(exported, [set() for _ in items])
+        counted = answered.setdefault(exported, [0] * len(items))
+        for index, found in enumerate(profile.values.get(combo, ())):
+            known[index] |= found
+            counted[index] += profile.answered[combo][index]
+    result = LDiversityReport(l=l, opinion_items=items, classes=len(values))
+    rows: Counter[str] = Counter()
+    for exported in sorted(values, key=lambda combo: tuple(_sort_key(v) for v in combo)):
+        for index, found in enumerate(values[exported]):
+            if 0 < len(found) < l:
+                result.withheld.setdefault(exported, []).append(items[index])
+                result.cells_withheld += 1
+                rows[items[index]] += answered[exported][index]
+    result.rows_withheld = {item: rows[item] for item in items if item in rows}  # in column order
+    return result
+
+
 def partner_dataset(
     code: str,
     k: int = DEFAULT_K,
@@ -203,13 +297,18 @@ def partner_dataset(
     versions: Sequence[int] | None = None,
     language: str | None = None,
     pivot: str = "auto",
+    l: int = DEFAULT_L,  # noqa: E741
 ) -> tuple[Dataset, KAnonymityReport]:
-    """The partner microdata of questionnaire ``code`` and its k-anonymity report.
+    """The partner microdata of questionnaire ``code`` and its k-anonymity report (with the l-diversity
+    report inside).
 
-    Month precision, no free text, rows shuffled for this export, and k-anonymity over the quasi-identifiers
-    (default: the demographic questions). Raises :class:`ExportRefusedError` (with the report) when the
-    rule cannot be met.
+    Month precision, no free text, rows shuffled for this export, k-anonymity over the quasi-identifiers
+    (default: the demographic questions) and distinct l-diversity on the opinion items. Raises
+    :class:`ExportRefusedError` (with the report) when k-anonymity cannot be met; l-diversity is always
+    met, by withholding.
     """
+    if l < 1:
+        raise ExportOptionsInvalidError("l must be at least 1.", {"l": ["Must be at least 1."]})
     options = ExportOptions(
         versions=tuple(versions) if versions is not None else None,
         language=language,
@@ -230,16 +329,19 @@ def partner_dataset(
             "Quasi-identifiers must be categorical columns of the dataset.",
             {"quasi_identifiers": [f"{name!r} is not a categorical column." for name in bad]},
         )
-    counts = dataset.count_by(names) if names else Counter({(): dataset.count()})
+    profile = dataset.profile_by(names, opinion_items(dataset.columns, names))
+    counts = profile.counts if names else Counter({(): sum(profile.counts.values())})
     known = [{c.value for c in columns[name].categories} for name in names]
     report = plan_k_anonymity(counts, names, k, generalise, known)
     if report.status == "refused":
         raise ExportRefusedError(f"The partner export was refused: {report.reason}.", report)
-    return _generalised(dataset, report), report
+    report.l_diversity = plan_l_diversity(profile, report, l)
+    return _generalised(dataset, report, report.l_diversity), report
 
 
-def _generalised(dataset: Dataset, report: KAnonymityReport) -> Dataset:
-    """``dataset`` with the report's merges applied and its dropped columns left out."""
+def _generalised(dataset: Dataset, report: KAnonymityReport, diversity: LDiversityReport) -> Dataset:
+    """``dataset`` with the report's merges applied, its dropped columns left out and the withheld
+    opinion items of each class set to missing."""
     keep: list[int] = []
     columns: list[Column] = []
     mappings: dict[int, dict[Any, Any]] = {}
@@ -253,17 +355,27 @@ def _generalised(dataset: Dataset, report: KAnonymityReport) -> Dataset:
             column = _with_other(column, set(mapping), report.other_values[column.name], dataset.languages)
         columns.append(column)
 
+    position = {column.name: index for index, column in enumerate(columns)}
+    class_positions = [position[name] for name in report.quasi_identifiers if name not in report.dropped]
+    withheld = {combo: [position[item] for item in items] for combo, items in diversity.withheld.items()}
+
     def transform(row: tuple[Any, ...]) -> tuple[Any, ...]:
         cells = [row[i] for i in keep]
         for position, mapping in mappings.items():
             value = cells[position]
             if value in mapping:
                 cells[position] = mapping[value]
+        if withheld:
+            for position in withheld.get(tuple(cells[i] for i in class_positions), ()):
+                cells[position] = None
         return tuple(cells)
 
     privacy = {
         "k_anonymity": report.as_dict(),
-        "microdata": "partner: no free text, month precision, k-anonymity over the quasi-identifiers",
+        "microdata": (
+            "partner: no free text, month precision, k-anonymity over the quasi-identifiers, "
+            f"distinct l-diversity (l = {diversity.l}) on the opinion items"
+        ),
     }
     return dataset.derived(columns, transform, privacy)
 

@@ -8,14 +8,14 @@ ran) let the caller prove completeness (promise R10).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
 
 from survey.db import read_only_transaction
+from survey.errors import ExportOptionsInvalidError
 from survey.exports.dataset import Dataset, ExportOptions, build_dataset
-from survey.exports.errors import ExportOptionsInvalidError
-from survey.exports.privacy import DEFAULT_K, KAnonymityReport, partner_dataset
+from survey.exports.privacy import DEFAULT_K, DEFAULT_L, KAnonymityReport, partner_dataset
 from survey.exports.writers import get_format
 
 # Options each writer takes beyond the dataset and the file.
@@ -27,6 +27,12 @@ WRITER_OPTIONS: dict[str, set[str]] = {
     "dta": set(),
     "datapackage": {"neutralise", "licenses"},
 }
+
+# How many rows pass between two calls of an export's progress callback.
+PROGRESS_EVERY = 500
+
+Progress = Callable[[int, int], None]
+"""Called with (rows handed to the writer so far, responses in all)."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +53,9 @@ def prepare_dataset(
     k: int = DEFAULT_K,
     quasi_identifiers: Sequence[str] | None = None,
     generalise: bool = True,
+    l: int = DEFAULT_L,  # noqa: E741
 ) -> tuple[Dataset, KAnonymityReport | None]:
-    """The dataset to export: the staff dataset, or the k-anonymous partner microdata."""
+    """The dataset to export: the staff dataset, or the k-anonymous, l-diverse partner microdata."""
     options = options or ExportOptions()
     if not partner:
         return build_dataset(code, options), None
@@ -60,6 +67,7 @@ def prepare_dataset(
         versions=options.versions,
         language=options.language,
         pivot=options.pivot,
+        l=l,
     )
 
 
@@ -72,12 +80,16 @@ def export_responses(
     k: int = DEFAULT_K,
     quasi_identifiers: Sequence[str] | None = None,
     generalise: bool = True,
+    l: int = DEFAULT_L,  # noqa: E741
+    progress: Progress | None = None,
     **writer_options: Any,
 ) -> ExportSummary:
     """Export the responses of questionnaire ``code`` as ``format_name`` to ``out``.
 
     ``partner=True`` makes partner microdata (month precision, no free text, k-anonymity over the
-    demographic questions, generalised or refused with :class:`~survey.exports.errors.ExportRefusedError`).
+    demographic questions, generalised or refused with :class:`~survey.errors.ExportRefusedError`,
+    and distinct l-diversity on the opinion items, by withholding). ``progress`` is called every
+    :data:`PROGRESS_EVERY` rows and after the last one with the rows handed to the writer and the total.
     ``writer_options`` go to the writer (``bom``, ``labels``, ``neutralise``, ``licenses``).
     """
     fmt = get_format(format_name)
@@ -88,8 +100,10 @@ def export_responses(
             {name: [f"Not an option of the {fmt.name} format."] for name in sorted(unknown)},
         )
     with read_only_transaction():
-        dataset, report = prepare_dataset(code, options, partner, k, quasi_identifiers, generalise)
+        dataset, report = prepare_dataset(code, options, partner, k, quasi_identifiers, generalise, l)
         responses = dataset.count()
+        if progress is not None:
+            dataset = _reporting(dataset, progress, responses)
         rows = fmt.write(dataset, out, **writer_options)
     return ExportSummary(
         questionnaire=dataset.questionnaire,
@@ -100,3 +114,20 @@ def export_responses(
         privacy=dict(dataset.privacy),
         k_anonymity=report,
     )
+
+
+def _reporting(dataset: Dataset, progress: Progress, total: int) -> Dataset:
+    """``dataset`` whose rows call ``progress`` as the writer takes them."""
+    source = dataset.rows
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        done = 0
+        progress(0, total)
+        for row in source():
+            yield row
+            done += 1
+            if done % PROGRESS_EVERY == 0:
+                progress(done, total)
+        progress(done, total)
+
+    return replace(dataset, _rows=rows)

@@ -12,9 +12,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from survey.db import db
-from survey.errors import QuestionnaireNotFoundError
+from survey.errors import ExportOptionsInvalidError, QuestionnaireNotFoundError
 from survey.exports.dataset import ExportOptions, build_dataset
-from survey.exports.errors import ExportOptionsInvalidError
 from survey.exports.writers.codebook import codebook_rows
 from survey.questionnaires.definition import validate_definition
 from survey.questionnaires.models import Question
@@ -103,6 +102,59 @@ def test_count_by_groups_in_the_database(exported: list[Row]):
     counts = build_dataset(CODE).count_by(["community", "language"])
     assert counts == Counter((row["community"], row["language"]) for row in exported)
     assert sum(counts.values()) == len(exported)
+
+
+ITEMS = ["heard", "which__a", "which__none", "support", "grid__r2", "priorities__rank3"]
+
+
+def profile_from_rows(rows: list[Row], names: list[str], items: list[str]) -> tuple[Counter[Any], dict, dict]:
+    """What ``profile_by`` must find, computed from the expected rows."""
+    counts: Counter[Any] = Counter()
+    values: dict[Any, tuple[set[Any], ...]] = {}
+    answered: dict[Any, list[int]] = {}
+    for row in rows:
+        combo = tuple(row[name] for name in names)
+        counts[combo] += 1
+        found = values.setdefault(combo, tuple(set() for _ in items))
+        counted = answered.setdefault(combo, [0] * len(items))
+        for index, item in enumerate(items):
+            if row[item] is not None:
+                found[index].add(row[item])
+                counted[index] += 1
+    return counts, values, answered
+
+
+def test_profile_by_collects_distinct_values_per_combination(exported: list[Row]):
+    profile = build_dataset(CODE).profile_by(["community", "age"], ITEMS)
+    counts, values, answered = profile_from_rows(exported, ["community", "age"], ITEMS)
+    assert profile.counts == counts
+    assert profile.values == values
+    assert profile.answered == answered
+    assert any(len(found) >= 2 for sets in values.values() for found in sets)  # not a trivial fixture
+
+
+@pytest.mark.parametrize("widest", [7, 30])
+def test_profile_by_agrees_across_pivots_and_query_chunks(
+    exported: list[Row], monkeypatch: pytest.MonkeyPatch, widest: int
+):
+    """A narrow select list splits the items over several queries; the result must not change."""
+    from survey.exports import dataset as dataset_module
+
+    items = [c.name for c in build_dataset(CODE).columns if c.kind in ("choice", "flag", "rank")]
+    by_python = build_dataset(CODE, ExportOptions(pivot="python")).profile_by(["community"], items)
+    monkeypatch.setattr(dataset_module, "SQL_PIVOT_MAX_VALUES", widest)
+    by_sql = build_dataset(CODE, ExportOptions(pivot="sql")).profile_by(["community"], items)
+    assert by_sql == by_python
+    assert sum(by_sql.counts.values()) == len(exported)
+
+
+def test_profile_by_without_names_or_items(exported: list[Row]):
+    dataset = build_dataset(CODE)
+    assert dataset.profile_by([]).counts == Counter({(): len(exported)})
+    whole = dataset.profile_by([], ["support"])
+    assert whole.values == {(): ({row["support"] for row in exported},)}
+    with pytest.raises(ValueError, match="household"):
+        dataset.profile_by(["community"], ["household"])  # a number: no fixed set of values
 
 
 def test_rows_are_ordered_by_random_id_not_by_arrival(app: Flask):
@@ -253,6 +305,12 @@ def test_versions_export_together_with_empty_cells_where_not_asked(app: Flask):
     assert agree is not None and agree.label("en") == "fully agree [en]" and len(agree.label_history) == 2
     book = [row for row in codebook_rows(dataset) if row[0] == "support" and row[5] is None]
     assert [(row[4], row[8]) for row in book] == [("1", "Support? [en]"), ("2", "Do you support the dialogue? [en]")]
+
+    # The same option code has a database id per version: profiles merge them into one value.
+    for pivot in ("sql", "python"):
+        profile = build_dataset(CODE, ExportOptions(pivot=pivot)).profile_by(["community"], ["support", "trust"])
+        counts, values, answered = profile_from_rows(expected, ["community"], ["support", "trust"])
+        assert (profile.counts, profile.values, profile.answered) == (counts, values, answered)
 
     only_first = build_dataset(CODE, ExportOptions(versions=(1,)))
     assert "trust" not in only_first.names and only_first.count() == 3

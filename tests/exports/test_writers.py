@@ -21,8 +21,8 @@ from frictionless import Package, validate
 from sqlalchemy import func, select
 
 from survey.db import db
+from survey.errors import ExportOptionsInvalidError
 from survey.exports.dataset import Column, Dataset, ExportOptions, build_dataset
-from survey.exports.errors import ExportOptionsInvalidError
 from survey.exports.services import export_responses
 from survey.exports.writers import FORMATS, iter_export, write_export
 from survey.exports.writers.spreadsheet import write_xlsx

@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from survey.errors import ExportOptionsInvalidError
 from survey.exports.dataset import Dataset
-from survey.exports.errors import ExportOptionsInvalidError
 from survey.exports.writers.base import copy_in_chunks
 from survey.exports.writers.datapackage import write_datapackage
 from survey.exports.writers.delimited import iter_csv, write_csv

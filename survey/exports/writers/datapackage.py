@@ -105,6 +105,27 @@ def _privacy_note(dataset: Dataset, neutralise: bool) -> str:
             f"- Smallest group before: {report['smallest_class_before']}; after: {report['smallest_class_after']}.",
             *(f"- {step}" for step in report["steps"]),
         ]
+        diversity = report.get("l_diversity")
+        if diversity:
+            withheld = diversity["rows_withheld"]
+            lines += [
+                "",
+                "## l-diversity",
+                "",
+                f"- Distinct l = {diversity['l']} on the opinion items: in every group of respondents with the "
+                f"same quasi-identifier values, each opinion item has no answer or at least {diversity['l']} "
+                "different answers.",
+                f"- Where a group's answers to an item had fewer than {diversity['l']} different values (with "
+                "l = 2: everyone answered alike), that item is left empty for the whole group; an empty cell "
+                "does not say which answer it was.",
+                f"- {diversity['cells_withheld']} (group, item) cell(s) withheld; {diversity['classes']} group(s) "
+                "checked"
+                + (
+                    "; answers withheld: " + ", ".join(f"`{item}` {rows}" for item, rows in withheld.items()) + "."
+                    if withheld
+                    else "."
+                ),
+            ]
     if neutralise:
         lines += [
             "",

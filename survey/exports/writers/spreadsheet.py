@@ -131,6 +131,13 @@ def _write_about(workbook: xlsxwriter.Workbook, dataset: Dataset, rows: int, neu
             ("k-anonymity: dropped", ", ".join(report["dropped"])),
             *((f"k-anonymity: step {i}", step) for i, step in enumerate(report["steps"], start=1)),
         ]
+        diversity = report.get("l_diversity")
+        if diversity:
+            lines += [
+                ("l-diversity: l", str(diversity["l"])),
+                ("l-diversity: items withheld", str(diversity["cells_withheld"])),
+                *((f"l-diversity: answers withheld: {item}", str(n)) for item, n in diversity["rows_withheld"].items()),
+            ]
     if neutralise:
         lines.append(("formula safety", "text cells that began with = + - @ tab CR LF or NUL start with '"))
     for row_index, (key, value) in enumerate(lines):
