@@ -83,13 +83,15 @@ def create_token_command(email: str, name: str, days: int) -> None:
 
 @survey_cli.command("snapshot")
 @click.argument("code")
-def snapshot_command(code: str) -> None:
-    """Take a new public results snapshot now (if any response arrived since the last one)."""
+@click.option("--due", is_flag=True, help="Only if the snapshot rule allows one now (for a timer).")
+def snapshot_command(code: str, due: bool) -> None:
+    """Take a new public results snapshot now (if any response arrived since the last one); with
+    --due, only when the snapshot rule allows it (run it hourly from a timer for large surveys)."""
     try:
         questionnaire = get_questionnaire(code)
     except QuestionnaireNotFoundError as error:
         raise click.ClickException(error.detail) from None
-    snapshot = refresh_snapshot(questionnaire, force=True)
+    snapshot = refresh_snapshot(questionnaire, force=not due, in_request=False)
     if snapshot is None:
         click.echo(f"{code}: no responses yet, nothing to publish")
     else:

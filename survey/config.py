@@ -36,6 +36,9 @@ class Defaults:
     # Once a count found too few new responses for a new public snapshot, a worker does not count
     # again for this long (counting a million responses is the cost of the rule, not its point).
     SNAPSHOT_RECHECK_SECONDS = 60
+    # A new snapshot is computed while a request waits only up to this many responses (about 7 s on
+    # two cores); beyond, `flask survey snapshot --due`, run by a timer, takes it (docs/deployment.md).
+    SNAPSHOT_INLINE_MAX_RESPONSES = 50_000
     # Public API and its OpenAPI document.
     API_TITLE = "Citizen survey API"
     API_VERSION = "v1"

@@ -109,6 +109,12 @@ class NothingPublishedError(SurveyError):
     status, code, title = 409, "nothing_published", "No version of this questionnaire is published yet"
 
 
+class SnapshotTooLargeError(SurveyError):
+    """A snapshot asked for in a request would take longer to compute than a request may last."""
+
+    status, code, title = 409, "snapshot_too_large", "Too many responses to tabulate in a request"
+
+
 class BreakdownInvalidError(SurveyError):
     status, code, title = 422, "breakdown_invalid", "That breakdown is not offered"
 

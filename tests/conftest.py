@@ -121,7 +121,8 @@ def app(base_app: Flask) -> Iterator[Flask]:
             engines[None] = engine
             outer.rollback()
             connection.close()
-            base_app.extensions["survey"]["catalogs"].clear()
+            for kept in ("catalogs", "targets", "snapshot_checks", "result_bodies"):
+                base_app.extensions["survey"][kept].clear()  # per-process memory of rolled-back rows
 
 
 @pytest.fixture

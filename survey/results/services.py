@@ -13,13 +13,18 @@ import time
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import defer
 
 from survey.accounts.models import User
 from survey.accounts.services import now, record
 from survey.db import db, unit_of_work
-from survey.errors import BreakdownInvalidError, NothingPublishedError, ResultsNotPublicError
+from survey.errors import (
+    BreakdownInvalidError,
+    NothingPublishedError,
+    ResultsNotPublicError,
+    SnapshotTooLargeError,
+)
 from survey.questionnaires.definition import iter_questions
 from survey.questionnaires.models import Questionnaire
 from survey.questionnaires.services import (
@@ -162,7 +167,7 @@ def latest_snapshot(questionnaire: Questionnaire) -> ResultSnapshot | None:
 
 
 def refresh_snapshot(
-    questionnaire: Questionnaire, force: bool = False, actor: User | None = None
+    questionnaire: Questionnaire, force: bool = False, actor: User | None = None, in_request: bool = True
 ) -> ResultSnapshot | None:
     """Take a new snapshot if the rule allows (or ``force``, staff only); return the one in force.
 
@@ -170,6 +175,12 @@ def refresh_snapshot(
     only when the rule could be met: not before ``SNAPSHOT_MIN_HOURS`` of an open survey, and, once
     a count found too few new responses, not again in this process for ``SNAPSHOT_RECHECK_SECONDS``
     (a snapshot taken a little later than allowed is always safe: the rule sets minimums).
+
+    Computing one takes minutes at a million responses, longer than anyone waits for a page: while
+    serving a request (``in_request``) it is done only up to ``SNAPSHOT_INLINE_MAX_RESPONSES``; beyond,
+    the snapshot in force stays until ``flask survey snapshot --due`` (run by a timer) takes the next.
+    Snapshots of one questionnaire are taken one at a time, whatever the number of workers: two taken
+    moments apart would differ by a handful of respondents, which is what the rule forbids.
     """
     latest = latest_snapshot(questionnaire)
     if latest is None and newest_version_id(questionnaire) is None:
@@ -182,8 +193,11 @@ def refresh_snapshot(
         hours = (now() - taken_at).total_seconds() / 3600
         if not force and (
             (not closed and hours < rules().SNAPSHOT_MIN_HOURS)
-            or time.monotonic() - checked.get((latest.id, closed), -math.inf)
-            < current_app.config["SNAPSHOT_RECHECK_SECONDS"]
+            or (  # a command (not a request) always counts afresh
+                in_request
+                and time.monotonic() - checked.get((latest.id, closed), -math.inf)
+                < current_app.config["SNAPSHOT_RECHECK_SECONDS"]
+            )
         ):
             return latest
     responses = count_responses(questionnaire)
@@ -194,11 +208,22 @@ def refresh_snapshot(
         closed=closed,
         rules=rules(),
     )
-    if not (due or (force and responses != (latest.responses if latest else None))):
+    wanted = due or (force and responses != (latest.responses if latest else None))
+    too_large = in_request and responses > current_app.config["SNAPSHOT_INLINE_MAX_RESPONSES"]
+    if wanted and too_large and force:
+        raise SnapshotTooLargeError(
+            f"{responses} responses take too long to tabulate while a request waits; "
+            f"run `flask survey snapshot {questionnaire.code}` on the server."
+        )
+    if not wanted or too_large:
         if latest is not None:
             checked[(latest.id, closed)] = time.monotonic()
         return latest
     with unit_of_work():
+        _one_snapshot_at_a_time(questionnaire)
+        newest = latest_snapshot(questionnaire)
+        if newest is not None and (latest is None or newest.id != latest.id):
+            return newest  # another worker took it while this one counted
         snapshot = ResultSnapshot(
             questionnaire_id=questionnaire.id,
             taken_at=now(),
@@ -211,6 +236,22 @@ def refresh_snapshot(
         if actor is not None or force:
             record(actor, "results.snapshot", "questionnaire", questionnaire.code, responses=responses)
     return snapshot
+
+
+SNAPSHOT_LOCK = 7301  # the first key of PostgreSQL's advisory lock; the questionnaire id is the second
+
+
+def _one_snapshot_at_a_time(questionnaire: Questionnaire) -> None:
+    """Hold, until the transaction ends, the lock that snapshot takers of this questionnaire share.
+
+    An advisory lock, not a row lock, so that submissions (which key-share the questionnaire row)
+    and staff edits are never held up by a long snapshot. SQLite has one writer at a time anyway.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(:kind, :questionnaire)"),
+            {"kind": SNAPSHOT_LOCK, "questionnaire": questionnaire.id},
+        )
 
 
 def public_results(code: str, breakdown: str | None) -> dict[str, Any]:

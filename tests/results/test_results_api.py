@@ -9,11 +9,12 @@ import statistics as pystats
 from collections import Counter
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 from survey.db import db, unit_of_work
 from survey.questionnaires.services import get_questionnaire
 from survey.responses.services import submit_response
+from survey.results import services
 from survey.results.models import ResultSnapshot
 from tests.factories import dialogue_answers, submission
 from tests.staff import make_staff
@@ -97,7 +98,7 @@ def _statements_of(client, url: str) -> list[str]:
     return seen
 
 
-def test_after_24_hours_enough_new_responses_make_a_new_snapshot(client, app):
+def test_after_24_hours_enough_new_responses_make_a_new_snapshot(client, app, monkeypatch):
     fill(60)
     first = client.get(URL).get_data()
     _age_snapshot(25)
@@ -105,8 +106,51 @@ def test_after_24_hours_enough_new_responses_make_a_new_snapshot(client, app):
     assert client.get(URL).get_data() == first  # 24 hours, but only 5 new: unchanged
     fill(5, seed=9)
     assert client.get(URL).get_data() == first  # 10 new now, but this worker counted a moment ago
-    app.config["SNAPSHOT_RECHECK_SECONDS"] = 0
+    monkeypatch.setitem(app.config, "SNAPSHOT_RECHECK_SECONDS", 0)
     assert json.loads(client.get(URL).get_data())["snapshot"]["n"] == 70
+
+
+def test_a_survey_too_large_to_tabulate_in_a_request_waits_for_the_command(client, app, runner, monkeypatch):
+    monkeypatch.setitem(app.config, "SNAPSHOT_INLINE_MAX_RESPONSES", 50)
+    admin_headers = make_staff()["admin"].headers
+    fill(60)
+    assert client.get(URL).json["status"] == "not_yet"  # due, but not computed while a request waits
+    forced = client.post("/api/v1/admin/questionnaires/dialogue_2022/snapshot", headers=admin_headers)
+    assert forced.status_code == 409 and forced.json["code"] == "snapshot_too_large"
+    result = runner.invoke(args=["survey", "snapshot", "dialogue_2022", "--due"])
+    assert result.exit_code == 0, result.output
+    assert client.get(URL).json["snapshot"]["n"] == 60
+    fill(3, seed=3)
+    assert runner.invoke(args=["survey", "snapshot", "dialogue_2022", "--due"]).exit_code == 0
+    assert client.get(URL).json["snapshot"]["n"] == 60  # --due keeps the rule: 3 new, not 24 hours
+
+
+def test_a_snapshot_taken_meanwhile_by_another_worker_is_used_not_doubled(client, monkeypatch):
+    """Two workers that find a snapshot due at the same moment must not both take one."""
+    fill(60)
+    client.get(URL)
+    _age_snapshot(25)
+    fill(10, seed=8)
+    counted = services.count_responses
+
+    def count_while_another_worker_snapshots(questionnaire):  # that worker commits during our count
+        with unit_of_work():
+            db.session.add(
+                ResultSnapshot(
+                    questionnaire_id=questionnaire.id,
+                    taken_at=dt.datetime.now(dt.UTC),
+                    taken_on=dt.datetime.now(dt.UTC).date(),
+                    responses=70,
+                    version=1,
+                    results=services.compute_public(questionnaire),
+                )
+            )
+        return counted(questionnaire)
+
+    monkeypatch.setattr(services, "count_responses", count_while_another_worker_snapshots)
+    body = client.get(URL).json
+    assert body["snapshot"]["n"] == 70, body
+    assert db.session.scalar(select(func.count()).select_from(ResultSnapshot)) == 2
 
 
 def test_serving_a_snapshot_counts_nothing_and_reads_no_stored_results(client):
