@@ -93,11 +93,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="under two minutes: checks that the suite works")
     parser.add_argument("--output", default=str(ROOT / "bench" / "report.md"), help="the Markdown report")
     parser.add_argument("--budget", type=float, default=None, help="seconds per benchmark and size (0: none)")
-    parser.add_argument("--sizes", default=None, help="comma-separated response counts (default 10k,100k,1M)")
+    parser.add_argument(
+        "--sizes", default=None, help="comma-separated response counts (default 10k,100k,1M); none: submissions only"
+    )
     args = parser.parse_args(argv)
 
     quick = args.quick
-    sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else (QUICK_SIZES if quick else FULL_SIZES)
+    if args.sizes == "none":  # the submission benchmark alone
+        sizes: tuple[int, ...] = ()
+    else:
+        sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else (QUICK_SIZES if quick else FULL_SIZES)
     budget = args.budget if args.budget is not None else (0 if quick else 480)
     plan = (
         submit.Plan(workers=(2, 3), connections=(16,), warmup=1, duration=2, runs=RUNS)
