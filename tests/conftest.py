@@ -70,6 +70,9 @@ def make_app(url: str, **config: object) -> Flask:
             "SECRET_KEY": "test-secret",
             "PASSWORD_HASH_COST": FAST_PASSWORD_HASH,
             "RATELIMIT_ENABLED": False,  # tests of the limits turn them on
+            # The session-wide app outlives the R6 test's PostgreSQL restart: without a pre-ping the
+            # next test would meet the one 503 a dead pool gives (production default: off, see config).
+            "DB_POOL_PRE_PING": True,
             **config,
         }
     )
