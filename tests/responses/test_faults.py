@@ -106,6 +106,7 @@ def test_database_restart_under_load_loses_nothing(database_kind, request):
     acked: set[str] = set()
     attempted: set[str] = set()
     statuses: list[int] = []
+    timeline: list[tuple[float, int]] = []
     stop = threading.Event()
     lock = threading.Lock()
 
@@ -121,6 +122,7 @@ def test_database_restart_under_load_loses_nothing(database_kind, request):
                     status = 0
                 with lock:
                     statuses.append(status)
+                    timeline.append((time.monotonic(), status))
                 if status in (200, 201):
                     with lock:
                         acked.add(body["submission_id"])
@@ -148,4 +150,12 @@ def test_database_restart_under_load_loses_nothing(database_kind, request):
     assert len(stored) == before + len(attempted)  # nothing stored twice
     assert set(statuses) <= {200, 201, 503}, sorted(set(statuses))
     assert statuses.count(503) > 0, "the restart was not noticed"
-    assert time.monotonic() - restarted < 60
+    # Recovery: the first acknowledged submission after the database is back (the restart command
+    # returns once it accepts connections) comes within 5 s (promise R6).
+    recovered = min(t for t, status in timeline if t >= restarted and status in (200, 201))
+    print(  # the figures of the README's reliability table (pytest -s)
+        f"R6: {len(statuses)} requests, {len(attempted)} submissions, {len(acked)} acknowledged, "
+        f"{len(attempted - acked)} lost, {len(stored) - before - len(attempted)} duplicated, "
+        f"{statuses.count(503)} x 503, first success {recovered - restarted:.2f} s after the database returned"
+    )
+    assert recovered - restarted < 5
