@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -12,6 +13,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 ROOT = Path(__file__).resolve().parents[1]
 URL = "/api/v1/questionnaires/dialogue_2022/responses"
@@ -94,3 +98,27 @@ def gunicorn(environment: dict[str, str], workers: int = 3, threads: int = 8) ->
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def stored_counts(url: str, submission_id: str | None = None) -> tuple[int, int, int]:
+    """Responses (or those with ``submission_id``), answers, and responses without answers."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            if submission_id is None:
+                responses = connection.scalar(text("SELECT count(*) FROM responses"))
+            else:
+                key = hashlib.sha256(submission_id.encode()).hexdigest()
+                responses = connection.scalar(
+                    text("SELECT count(*) FROM responses WHERE submission_key = :key"), {"key": key}
+                )
+            answers = connection.scalar(text("SELECT count(*) FROM answers"))
+            empty = connection.scalar(
+                text(
+                    "SELECT count(*) FROM responses r "
+                    "WHERE NOT EXISTS (SELECT 1 FROM answers a WHERE a.response_id = r.id)"
+                )
+            )
+            return responses, answers, empty
+    finally:
+        engine.dispose()

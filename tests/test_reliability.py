@@ -34,7 +34,7 @@ from survey.db import db
 from survey.responses.services import submit_response
 from tests.conftest import fresh_database, make_app, migrate_and_seed
 from tests.factories import dialogue_answers, submission
-from tests.live import URL, gunicorn, prepare_database
+from tests.live import URL, gunicorn, prepare_database, stored_counts
 from tests.responses.test_concurrency import ROWS_PER_RESPONSE, server  # noqa: F401 - the live-server fixture
 from tests.results.test_results_api import fill
 from tests.staff import make_staff
@@ -53,30 +53,6 @@ def post(port: int, body: dict[str, Any], path: str = URL) -> tuple[int, dict[st
         return response.status, dict(response.getheaders()), response.read()
     finally:
         connection.close()
-
-
-def stored(url: str, submission_id: str | None = None) -> tuple[int, int, int]:
-    """Responses (or those with ``submission_id``), answers, and responses without answers."""
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        with engine.connect() as connection:
-            if submission_id is None:
-                responses = connection.scalar(text("SELECT count(*) FROM responses"))
-            else:
-                key = hashlib.sha256(submission_id.encode()).hexdigest()
-                responses = connection.scalar(
-                    text("SELECT count(*) FROM responses WHERE submission_key = :key"), {"key": key}
-                )
-            answers = connection.scalar(text("SELECT count(*) FROM answers"))
-            empty = connection.scalar(
-                text(
-                    "SELECT count(*) FROM responses r "
-                    "WHERE NOT EXISTS (SELECT 1 FROM answers a WHERE a.response_id = r.id)"
-                )
-            )
-            return responses, answers, empty
-    finally:
-        engine.dispose()
 
 
 def raw_request(body: dict[str, Any]) -> bytes:
@@ -152,18 +128,18 @@ def through_a_dropping_proxy(port: int, body: dict[str, Any]) -> tuple[int, byte
 def test_a_response_lost_after_the_commit_is_replayed_on_retry(database_kind, request):
     """The proxy dropped the 201: the client retries with the same id and gets the same receipt as a 200."""
     port, url = request.getfixturevalue("server")
-    before = stored(url)
+    before = stored_counts(url)
     body = submission(answers=dialogue_answers())
     status, sent_body, seen = through_a_dropping_proxy(port, body)
     assert status == 201  # the server committed and answered ...
     assert seen in ("RemoteDisconnected", "ConnectionResetError")  # ... and the client never saw it
-    assert stored(url, body["submission_id"])[0] == 1
+    assert stored_counts(url, body["submission_id"])[0] == 1
 
     retried, _headers, retry_body = post(port, body)
     assert retried == 200, retry_body
     assert json.loads(retry_body) == json.loads(sent_body)  # the very receipt the client missed
     assert json.loads(retry_body)["submission_id"] == body["submission_id"]
-    after = stored(url)
+    after = stored_counts(url)
     assert after[0] == before[0] + 1 and after[1] == before[1] + ROWS_PER_RESPONSE and after[2] == 0
     assert post(port, submission(answers=dialogue_answers()))[0] == 201  # the server carries on
     print(f"R4: the server sent {status}, the client saw {seen}, its retry got {retried}")
@@ -173,7 +149,7 @@ def test_a_client_that_hangs_up_and_retries_stores_one_response(database_kind, r
     """The client sends and hangs up (once right away, once after the commit) without reading; its
     retry is a 201 if nothing had been stored and a 200 replay otherwise; never two rows."""
     port, url = request.getfixturevalue("server")
-    before = stored(url)
+    before = stored_counts(url)
     statuses = []
     for wait_for_commit in (False, True):
         body = submission(answers=dialogue_answers())
@@ -181,18 +157,18 @@ def test_a_client_that_hangs_up_and_retries_stores_one_response(database_kind, r
         sock.sendall(raw_request(body))
         if wait_for_commit:
             deadline = time.monotonic() + 10
-            while stored(url, body["submission_id"])[0] == 0 and time.monotonic() < deadline:
+            while stored_counts(url, body["submission_id"])[0] == 0 and time.monotonic() < deadline:
                 time.sleep(0.02)
-            assert stored(url, body["submission_id"])[0] == 1
+            assert stored_counts(url, body["submission_id"])[0] == 1
         hang_up(sock)
         time.sleep(0.2)  # a retry racing the original is fine too: one of them stores it (R2)
         retried, _headers, first_receipt = post(port, body)
         assert retried == 200 if wait_for_commit else retried in (200, 201)
         replay, _headers, replay_receipt = post(port, body)
         assert replay == 200 and replay_receipt == first_receipt
-        assert stored(url, body["submission_id"])[0] == 1
+        assert stored_counts(url, body["submission_id"])[0] == 1
         statuses.append(retried)
-    after = stored(url)
+    after = stored_counts(url)
     assert after[0] == before[0] + 2 and after[1] == before[1] + 2 * ROWS_PER_RESPONSE and after[2] == 0
     print(f"R4: retries after hanging up at once and after the commit got {statuses}")
 
@@ -275,7 +251,7 @@ def test_requests_beyond_the_pool_get_503_after_the_pool_timeout(database_kind, 
         pytest.skip("a PostgreSQL connection pool (SQLite connections are files, not a pool)")
     with small_pool_server(tmp_path) as (port, url):
         assert post(port, submission(answers=dialogue_answers()))[0] == 201  # warm: the pool is in use
-        before = stored(url)
+        before = stored_counts(url)
         admin = create_engine(url, poolclass=NullPool)
         holder = create_engine(url, poolclass=NullPool)
         busy = [submission(answers=dialogue_answers()) for _ in range(POOL_SIZE)]
@@ -314,7 +290,7 @@ def test_requests_beyond_the_pool_get_503_after_the_pool_timeout(database_kind, 
         assert retried == [201] * len(beyond)  # the clients' retries, same ids
         burst = in_threads([lambda: post(port, submission(answers=dialogue_answers()))[0] for _ in range(12)])
         assert burst == [201] * 12  # more threads than connections: they queue briefly, none fails
-        after = stored(url)
+        after = stored_counts(url)
         new = POOL_SIZE + len(beyond) + 12
         assert after == (before[0] + new, before[1] + new * ROWS_PER_RESPONSE, 0)
         print(f"R9: waits before 503 {[round(w, 2) for w in waits]} s (pool timeout {POOL_TIMEOUT} s)")

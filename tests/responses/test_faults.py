@@ -13,34 +13,17 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.factories import dialogue_answers, submission
-from tests.live import post
+from tests.live import post, stored_counts
 from tests.responses.test_concurrency import server  # noqa: F401 - the live-server fixture
 
 pytestmark = pytest.mark.slow
-
-
-def _orphans_and_counts(url: str) -> tuple[int, int, int]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            responses = connection.scalar(text("SELECT count(*) FROM responses"))
-            answers = connection.scalar(text("SELECT count(*) FROM answers"))
-            empty = connection.scalar(
-                text(
-                    "SELECT count(*) FROM responses r "
-                    "WHERE NOT EXISTS (SELECT 1 FROM answers a WHERE a.response_id = r.id)"
-                )
-            )
-            return responses, answers, empty
-    finally:
-        engine.dispose()
 
 
 def test_backend_killed_mid_submission_leaves_no_partial_rows(database_kind, request):
     if database_kind != "postgresql":
         pytest.skip("terminating a backend is a PostgreSQL fault")
     port, url = request.getfixturevalue("server")
-    before = _orphans_and_counts(url)
+    before = stored_counts(url)
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     holder = create_engine(url)
     body = submission(answers=dialogue_answers())
@@ -70,11 +53,11 @@ def test_backend_killed_mid_submission_leaves_no_partial_rows(database_kind, req
     holder.dispose()
 
     assert statuses == [503]  # told to retry; nothing was acknowledged
-    assert _orphans_and_counts(url) == before  # the response row went with its transaction
+    assert stored_counts(url) == before  # the response row went with its transaction
     assert post(port, body) == 201  # the retry succeeds
     statuses = [post(port, submission(answers=dialogue_answers())) for _ in range(100)]
     assert statuses == [201] * 100
-    after = _orphans_and_counts(url)
+    after = stored_counts(url)
     assert after[0] == before[0] + 101 and after[2] == before[2] == 0
 
 
@@ -102,7 +85,7 @@ def test_database_restart_under_load_loses_nothing(database_kind, request):
     if not os.environ.get(RESTART_ENV):
         pytest.skip(f"restarts the PostgreSQL server: set {RESTART_ENV}=1 to allow it")
     port, url = request.getfixturevalue("server")
-    before = _orphans_and_counts(url)[0]
+    before = stored_counts(url)[0]
     acked: set[str] = set()
     attempted: set[str] = set()
     statuses: list[int] = []
