@@ -9,10 +9,12 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
@@ -122,3 +124,21 @@ def stored_counts(url: str, submission_id: str | None = None) -> tuple[int, int,
             return responses, answers, empty
     finally:
         engine.dispose()
+
+
+def in_threads(calls: list[Callable[[], Any]], together: bool = False, timeout: float = 120) -> list[Any]:
+    """Run each call in a thread of its own (all released at one instant if ``together``); their results."""
+    barrier = threading.Barrier(len(calls)) if together and calls else None
+    results: list[Any] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        if barrier is not None:
+            barrier.wait()
+        results[index] = calls[index]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return results

@@ -34,7 +34,7 @@ from survey.db import db
 from survey.responses.services import submit_response
 from tests.conftest import fresh_database, make_app, migrate_and_seed
 from tests.factories import dialogue_answers, submission
-from tests.live import URL, gunicorn, prepare_database, stored_counts
+from tests.live import URL, gunicorn, in_threads, prepare_database, stored_counts
 from tests.responses.test_concurrency import ROWS_PER_RESPONSE, server  # noqa: F401 - the live-server fixture
 from tests.results.test_results_api import fill
 from tests.staff import make_staff
@@ -212,20 +212,6 @@ def committed_responses(url: str) -> int:
             return connection.scalar(text("SELECT count(*) FROM responses"))
     finally:
         engine.dispose()
-
-
-def in_threads(calls: list[Any]) -> list[Any]:
-    results: list[Any] = [None] * len(calls)
-
-    def run(index: int) -> None:
-        results[index] = calls[index]()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def timed_post(port: int, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes, float]:

@@ -400,7 +400,7 @@ def submission_target(code: str, number: int | None = None, fresh: bool = False)
     return target
 
 
-def forget_submission_targets() -> None:
+def forget_what_this_process_holds() -> None:
     """Drop what this process keeps about questionnaires for a moment (after one changed here):
     submission targets, and the snapshot rule's recent checks."""
     if has_app_context():
@@ -409,41 +409,37 @@ def forget_submission_targets() -> None:
 
 
 @event.listens_for(Session, "after_flush")
-def _forget_targets_after_a_change(session: Session, _context: Any) -> None:
+def _forget_after_a_questionnaire_change(session: Session, _context: Any) -> None:
     changed = (*session.new, *session.dirty, *session.deleted)
     if any(isinstance(instance, Questionnaire | QuestionnaireVersion) for instance in changed):
-        forget_submission_targets()
+        forget_what_this_process_holds()
+
+
+def _published_version_id(questionnaire_id: Any, numbered: bool) -> Any:
+    """The id of the published version ``:number`` of a questionnaire, or of its newest one."""
+    versions = QuestionnaireVersion.__table__
+    query = select(versions.c.id).where(
+        versions.c.questionnaire_id == questionnaire_id, versions.c.published_on.is_not(None)
+    )
+    if numbered:
+        return query.where(versions.c.number == bindparam("number"))
+    return query.order_by(versions.c.number.desc()).limit(1)
 
 
 def _target_statement(numbered: bool) -> Any:
     """Built once: a Core statement (no ORM entities) is compiled once and then only executed."""
-    questionnaires, versions = Questionnaire.__table__, QuestionnaireVersion.__table__
-    version = select(versions.c.id).where(
-        versions.c.questionnaire_id == questionnaires.c.id, versions.c.published_on.is_not(None)
-    )
-    if numbered:
-        version = version.where(versions.c.number == bindparam("number"))
-    else:
-        version = version.order_by(versions.c.number.desc()).limit(1)
+    questionnaires = Questionnaire.__table__
     return select(
         questionnaires.c.id,
         questionnaires.c.status,
         questionnaires.c.opens_on,
         questionnaires.c.closes_on,
         questionnaires.c.requires_code,
-        version.scalar_subquery().label("version_id"),
+        _published_version_id(questionnaires.c.id, numbered).scalar_subquery().label("version_id"),
     ).where(questionnaires.c.code == bindparam("code"))
 
 
-_NEWEST_VERSION_ID = (
-    select(QuestionnaireVersion.__table__.c.id)
-    .where(
-        QuestionnaireVersion.__table__.c.questionnaire_id == bindparam("questionnaire_id"),
-        QuestionnaireVersion.__table__.c.published_on.is_not(None),
-    )
-    .order_by(QuestionnaireVersion.__table__.c.number.desc())
-    .limit(1)
-)
+_NEWEST_VERSION_ID = _published_version_id(bindparam("questionnaire_id"), numbered=False)
 _TARGET_NEWEST = _target_statement(numbered=False)
 _TARGET_NUMBERED = _target_statement(numbered=True)
 

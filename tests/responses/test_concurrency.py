@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, func, select
 from survey.responses.models import Answer, Response
 from tests.conftest import fresh_database
 from tests.factories import dialogue_answers, submission
-from tests.live import URL, gunicorn, post, prepare_database
+from tests.live import URL, gunicorn, in_threads, post, prepare_database
 
 # dialogue_answers(): 10 questions answered, two of them (a multiple choice, a ranking) with two values
 ROWS_PER_RESPONSE = 12
@@ -42,19 +42,7 @@ def _stored(url: str) -> tuple[int, int]:
 
 def _together(bodies: list[dict], port: int) -> list[int]:
     """POST every body from its own thread, all released at the same instant."""
-    barrier = threading.Barrier(len(bodies))
-    statuses: list[int] = [0] * len(bodies)
-
-    def send(index: int) -> None:
-        barrier.wait()
-        statuses[index] = post(port, bodies[index])
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return statuses
+    return in_threads([lambda body=body: post(port, body) for body in bodies], together=True)
 
 
 def test_twenty_identical_concurrent_submissions_store_one(server):
