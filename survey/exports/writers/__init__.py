@@ -5,7 +5,8 @@ binary file object, and :func:`iter_export` yields the file as byte chunks for a
 (``Response(stream_with_context(iter_export(...)))``; the database session must stay open while it
 runs). CSV and JSON lines are produced as the rows stream; XLSX, SPSS, Stata and the zipped data
 package need their whole file before the first byte can go out, so they are written to a temporary
-file first (memory stays flat for XLSX and the package; see ``statistical`` for the .sav/.dta bound).
+file first. Memory stays flat for XLSX, SPSS .sav (spooled in chunks, :mod:`.sav`) and the package;
+Stata .dta still holds every row in a DataFrame (see ``statistical`` for its bound).
 
 ==========  =====================================  ========================================
 format      media type                             module
@@ -13,7 +14,7 @@ format      media type                             module
 csv         text/csv; charset=utf-8                :mod:`.delimited`
 jsonl       application/jsonl                      :mod:`.jsonlines`
 xlsx        application/vnd.openxmlformats-…sheet  :mod:`.spreadsheet`
-sav         application/x-spss-sav                 :mod:`.statistical`
+sav         application/x-spss-sav                 :mod:`.statistical`, :mod:`.sav`
 dta         application/x-stata-dta                :mod:`.statistical`
 datapackage application/zip                        :mod:`.datapackage`
 ==========  =====================================  ========================================
