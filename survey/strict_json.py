@@ -48,25 +48,20 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
+# A JSON string (also an unterminated one, to the end), and the brackets left once strings are gone.
+_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\Z)', re.DOTALL)
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
 def _depth_before_parsing(text: str, limit: int) -> None:
-    """Reject nesting deeper than ``limit`` with a linear scan, before the recursive parser runs."""
+    """Reject nesting deeper than ``limit`` in linear time, before the recursive parser runs."""
     depth = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
+    for bracket in _BRACKETS.findall(_STRING.sub("", text)):
+        if bracket in "[{":
             depth += 1
             if depth > limit:
                 raise StrictJSONError(f"JSON nested deeper than {limit} levels.")
-        elif char in "]}":
+        else:
             depth -= 1
 
 

@@ -332,7 +332,7 @@ class VersionCatalog:
     question_ids: dict[str, int]
     option_ids: dict[tuple[str, str], int]
     item_ids: dict[tuple[str, str], int]
-    answer_schema: type = field(repr=False, default=type)
+    answer_schema: Any = field(repr=False, default=None)  # responses.schemas.AnswerSchema
 
 
 def catalog_for(version: QuestionnaireVersion) -> VersionCatalog:

@@ -14,7 +14,7 @@ from typing import Any
 import marshmallow as ma
 
 from survey.questionnaires.types import FormData, get_type
-from survey.responses.schemas import AnswerSchemaBase, is_shown, load_answers
+from survey.responses.schemas import AnswerSchema, is_shown, load_answers
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def merge(carried: dict[str, Any], page_answers: dict[str, Any]) -> dict[str, An
 
 
 def problems(
-    schema: type[AnswerSchemaBase], answers: dict[str, Any], codes: set[str]
+    schema: AnswerSchema, answers: dict[str, Any], codes: set[str]
 ) -> dict[str, list[str] | dict[str, list[str]]]:
     """The answer schema's messages for the given question codes only."""
     try:

@@ -1,17 +1,18 @@
 """Submission schemas: the envelope every channel sends, and the answer schema built per version.
 
 The answer schema is the one rule book for answers: the JSON API and the web form both validate
-through :func:`build_answer_schema`, whose field per question delegates to the question-type
-registry and whose schema-level check applies ``required``, ``display_if`` and consent.
+through :class:`AnswerSchema`, which delegates each answer to the question-type registry and then
+applies ``required``, ``display_if`` and consent across questions.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import marshmallow as ma
-from marshmallow import fields, validate, validates_schema
+from marshmallow import fields, validate
 
 from survey.api import Schema
 from survey.i18n import gettext as _
@@ -45,8 +46,7 @@ class SubmissionSchema(Schema):
         validate=validate.Length(max=64),
         metadata={"description": "A one-time invitation code, for questionnaires that require one"},
     )
-    answers = fields.Dict(
-        keys=fields.String(),
+    answers = fields.Dict(  # JSON object keys are strings already: no per-key field to run
         required=True,
         metadata={"description": "Question code to answer value (DESIGN §4 gives each type's value)"},
     )
@@ -71,59 +71,86 @@ class SubmissionReceiptSchema(Schema):
     received_on = fields.Date(metadata={"description": "The day (UTC) the response was first stored"})
 
 
-class _AnswerField(fields.Field):
-    """One question's answer, validated by its question type; an empty answer loads as None."""
+class AnswerSchema:
+    """One published version's answer rules: each question's answer checked by its question type,
+    then ``required``, ``display_if`` and consent across questions.
 
-    def __init__(self, question: dict[str, Any]) -> None:
-        super().__init__(allow_none=True, load_default=None, data_key=question["code"])
-        self.question = question
-        self.kind = get_type(question["type"])
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if self.kind.is_empty(value):
-            return None
-        try:
-            return self.kind.validate(self.question, value)
-        except AnswerError as error:
-            raise ma.ValidationError(error.messages) from None
-
-
-class AnswerSchemaBase(Schema):
-    """Base of the generated per-version schemas; ``_questions`` is set on each subclass.
-
-    A question's field is the attribute ``a_<code>`` with ``data_key=<code>``, so that no question
-    code can shadow a Schema attribute (a question called ``load`` or ``fields``).
+    A plain loop rather than a marshmallow schema of one field per question: it is the hot path of
+    every submission (issue 7), and marshmallow's per-field machinery cost more than the checks
+    themselves. Problems are reported as marshmallow does everywhere else (``ma.ValidationError``
+    with messages keyed by question code, unknown codes as "Unknown field."), all of them at once.
     """
 
-    _questions: list[dict[str, Any]] = []
-    shared: AnswerSchemaBase  # the instance every load uses (set by build_answer_schema)
+    def __init__(self, definition: dict[str, Any]) -> None:
+        self.questions = [spec for _section, spec in iter_questions(definition)]
+        self._kinds = {spec["code"]: (spec, get_type(spec["type"])) for spec in self.questions}
+        self._rules = [_Rule.of(spec) for spec in self.questions]
 
-    @validates_schema(skip_on_field_errors=False, pass_original=True)
-    def _visibility_and_required(self, loaded: dict[str, Any], original: Any, **kwargs: Any) -> None:
-        data = _by_code(loaded)
-        sent = set(original) if isinstance(original, dict) else set()
-        invalid = {code for code in sent if code not in data}
+    def load(self, answers: dict[str, Any]) -> dict[str, Any]:
+        """The given answers normalised, in questionnaire order, empty ones left out."""
+        errors: dict[str, Any] = {code: [UNKNOWN_FIELD] for code in answers if code not in self._kinds}
+        data: dict[str, Any] = {}
+        for code, (question, kind) in self._kinds.items():
+            value = answers.get(code)
+            if value is None or kind.is_empty(value):
+                data[code] = None
+                continue
+            try:
+                data[code] = kind.validate(question, value)
+            except AnswerError as error:
+                errors[code] = error.messages
+        errors.update(self._visibility_and_required(data, invalid=set(errors)))
+        if errors:
+            raise ma.ValidationError(errors)
+        return {code: value for code, value in data.items() if value is not None}
+
+    def _visibility_and_required(self, data: dict[str, Any], invalid: set[str]) -> dict[str, list[str]]:
+        """Problems across questions; ``invalid`` answers are reported already and taken as unknown."""
         errors: dict[str, list[str]] = {}
-        for question in self._questions:
-            code = question["code"]
-            if question.get("terminate_if"):
+        for rule in self._rules:
+            code = rule.code
+            if rule.terminate_if:
                 if data.get(code) is None and code not in invalid:
                     errors[code] = [_("Consent is required to take part.")]
-                elif code not in invalid and is_shown(question["terminate_if"], data):
+                elif code not in invalid and is_shown(rule.terminate_if, data):
                     # Declining ends the questionnaire: that is the only thing worth saying.
-                    raise ma.ValidationError({code: [_("Consent was declined, so nothing can be stored.")]})
+                    return {code: [_("Consent was declined, so nothing can be stored.")]}
                 continue
-            condition = question.get("display_if")
-            if condition and any(leaf["question"] in invalid for leaf in condition_leaves(condition)):
+            if not rule.depends_on.isdisjoint(invalid):
                 continue  # visibility depends on an answer that is itself wrong; report that one
-            shown = condition is None or is_shown(condition, data)
+            shown = rule.display_if is None or is_shown(rule.display_if, data)
             answered = data.get(code) is not None
             if not shown and answered:
                 errors[code] = [_("This question is not asked after your earlier answers; leave it empty.")]
-            elif shown and question.get("required") and not answered and code not in invalid:
+            elif shown and rule.required and not answered and code not in invalid:
                 errors[code] = [_("An answer is required.")]
-        if errors:
-            raise ma.ValidationError(errors)
+        return errors
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """What one question asks of the others' answers, read from its definition once."""
+
+    code: str
+    required: bool
+    display_if: dict[str, Any] | None
+    terminate_if: dict[str, Any] | None
+    depends_on: frozenset[str]  # the questions its display_if tests
+
+    @classmethod
+    def of(cls, question: dict[str, Any]) -> _Rule:
+        condition = question.get("display_if") or None
+        leaves = condition_leaves(condition) if condition else []
+        return cls(
+            code=question["code"],
+            required=bool(question.get("required")),
+            display_if=condition,
+            terminate_if=question.get("terminate_if") or None,
+            depends_on=frozenset(leaf["question"] for leaf in leaves),
+        )
+
+
+UNKNOWN_FIELD = "Unknown field."  # marshmallow's words, as every other schema of the API says it
 
 
 def is_shown(condition: dict[str, Any], answers: dict[str, Any]) -> bool:
@@ -148,21 +175,11 @@ def _selected_codes(value: Any) -> set[str]:
     return {value} if isinstance(value, str) else set()
 
 
-def build_answer_schema(definition: dict[str, Any]) -> type[AnswerSchemaBase]:
-    """A schema class whose fields are this version's questions, in questionnaire order."""
-    questions = [spec for _section, spec in iter_questions(definition)]
-    attributes: dict[str, Any] = {f"a_{spec['code']}": _AnswerField(spec) for spec in questions}
-    attributes["_questions"] = questions
-    schema = type(f"Answers_{definition['code']}", (AnswerSchemaBase,), attributes)
-    schema.shared = schema()  # built once per version; a Schema keeps no state between loads
-    return schema
+def build_answer_schema(definition: dict[str, Any]) -> AnswerSchema:
+    """The answer rules of a version, built once per version (they keep no state between loads)."""
+    return AnswerSchema(definition)
 
 
-def load_answers(schema: type[AnswerSchemaBase], answers: dict[str, Any]) -> dict[str, Any]:
+def load_answers(schema: AnswerSchema, answers: dict[str, Any]) -> dict[str, Any]:
     """Validate answers; return only the given ones, normalised. Raises ``ma.ValidationError``."""
-    loaded = _by_code(schema.shared.load(answers))
-    return {code: value for code, value in loaded.items() if value is not None}
-
-
-def _by_code(loaded: dict[str, Any]) -> dict[str, Any]:
-    return {attribute.removeprefix("a_"): value for attribute, value in loaded.items()}
+    return schema.load(answers)
