@@ -8,6 +8,8 @@ overridden with the usual GUNICORN_* style command-line flags or the environment
 import multiprocessing
 import os
 
+from survey.access_log import ACCESS_LOG_FORMAT
+
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WORKERS", multiprocessing.cpu_count() + 1))
 worker_class = "sync"
@@ -20,9 +22,10 @@ limit_request_fields = 60
 limit_request_field_size = 8190
 
 # Access log without the client address, user agent or referrer (promise P1): method, path
-# (no query string), status, size and duration only.
+# (no query string), status, size and duration only (see survey/access_log.py).
 accesslog = "-"
-access_log_format = '%(m)s %(U)s %(s)s %(B)s %(M)sms'
+access_log_format = ACCESS_LOG_FORMAT
+logger_class = "survey.access_log.AccessLogger"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -170,3 +170,33 @@ def test_no_address_answer_password_token_or_code_reaches_the_logs_or_the_databa
     keys = " ".join(map(str, [*counters.storage.keys(), *getattr(counters, "events", {}).keys()]))
     assert keys and MARKER_IP not in keys
     limiter.storage.reset()
+
+
+def test_the_production_access_log_line_names_no_client(tmp_path):
+    """gunicorn with the project's settings logs method, path, status, bytes and time; not the address, the
+    user agent, the referrer or the query string, whatever the request carried."""
+    import datetime as dt
+    import runpy
+    import types
+    from pathlib import Path
+
+    from gunicorn.config import Config
+
+    settings = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    config = Config()
+    for name in ("access_log_format", "logger_class"):
+        config.set(name, settings[name])
+    config.set("accesslog", str(tmp_path / "access.log"))
+    logger = config.logger_class(config)
+    environ = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": SUBMIT, "QUERY_STRING": "token=secret-query",
+        "RAW_URI": f"{SUBMIT}?token=secret-query", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": MARKER_IP,
+        "HTTP_USER_AGENT": AGENT, "HTTP_REFERER": "https://referrer.example/",
+    }  # fmt: skip
+    request = types.SimpleNamespace(headers=[("USER-AGENT", AGENT), ("X-FORWARDED-FOR", MARKER_IP)])
+    response = types.SimpleNamespace(status="201 CREATED", sent=87)
+    logger.access(response, request, environ, dt.timedelta(milliseconds=12.7))
+    for handler in logger.access_log.handlers:
+        handler.flush()
+    line = (tmp_path / "access.log").read_text().strip()
+    assert line == f"POST {SUBMIT} 201 87 12ms"

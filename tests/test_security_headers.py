@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 from werkzeug.routing import Rule
 
 from survey import create_app
@@ -227,6 +227,22 @@ def test_public_pages_set_no_persistent_cookie(app, client, existing):
     attributes = cookies[0].lower()
     assert "expires=" not in attributes and "max-age=" not in attributes  # ends with the browser session
     assert "httponly" in attributes and "samesite=strict" in attributes and "domain=" not in attributes
+
+
+def test_the_api_neither_reads_nor_sets_the_session_cookie(app, existing):
+    """A session cookie that rides along to the API is not even opened; pages still read it."""
+    cookie = app.session_interface.get_signing_serializer(app).dumps({"_user_id": "1:1", "seen_at": 1})  # type: ignore[attr-defined]
+    header = {"Cookie": f"{app.config['SESSION_COOKIE_NAME']}={cookie}"}
+    for path, is_api in (("/api/v1/questionnaires", True), (f"/api/v1/questionnaires/{CODE}/responses", True),
+                         (f"/s/{CODE}", False), ("/admin/login", False)):  # fmt: skip
+        with app.test_request_context(path, headers=header):
+            opened = app.session_interface.open_session(app, request)
+            assert app.session_interface.is_null_session(opened) is is_api, path
+            assert is_api or opened["_user_id"] == "1:1"
+    form = browser(app)
+    form.get(f"/s/{CODE}")  # the browser now holds a session cookie, which goes along with every request
+    response = form.post(f"/api/v1/questionnaires/{CODE}/responses", json=submission())
+    assert response.status_code == 201 and set_cookies(response) == []
 
 
 def test_the_staff_session_cookie(app, people, monkeypatch):

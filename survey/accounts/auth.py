@@ -3,6 +3,7 @@
 ``require(permission)`` guards a view. The JSON API answers 401 (no or bad token) or 403 (role);
 pages send an anonymous visitor to the login page and answer 403 for a role that may not.
 Sessions expire after 30 idle minutes and 12 hours in all, and a logout ends them on the server.
+The JSON API has no sessions at all: it neither reads the session cookie nor sets one.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, redirect, request, session, url_for
+from flask import Flask, Request, redirect, request, session, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import LoginManager, current_user, login_user, logout_user
 from sqlalchemy import select
 
 from survey.accounts.models import User
 from survey.accounts.services import end_sessions, now, user_for_token
+from survey.api import API_PREFIX
 from survey.db import db
 from survey.errors import AuthenticationRequiredError, PermissionDeniedError
 
@@ -61,7 +64,7 @@ def staff() -> User | None:
     if "survey.staff" in request.environ:  # once per request (g would outlive it in tests)
         return request.environ["survey.staff"]
     user: User | None = None
-    if request.path.startswith("/api/"):
+    if request.path.startswith(API_PREFIX):
         header = request.headers.get("Authorization", "")
         scheme, _sep, secret = header.partition(" ")
         if scheme.lower() == "bearer" and secret:
@@ -89,7 +92,7 @@ def require(permission: str) -> Callable[[F], F]:
         def guarded(*args: Any, **kwargs: Any) -> Any:
             user = staff()
             if user is None:
-                if request.path.startswith("/api/"):
+                if request.path.startswith(API_PREFIX):
                     raise AuthenticationRequiredError("Send an API token: Authorization: Bearer <token>.")
                 return redirect(
                     url_for("admin.login", next=request.full_path if request.query_string else request.path)
@@ -107,5 +110,17 @@ def user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == email.strip().lower()))
 
 
+class PageSessions(SecureCookieSessionInterface):
+    """Cookie sessions for pages only. An API request gets Flask's null session: a cookie a browser
+    sends along carries no authority there (bearer tokens do), and a viral survey's submissions do
+    not pay for unsigning and re-signing a cookie they never use."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith(API_PREFIX):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = PageSessions()
     login_manager.init_app(app)
