@@ -11,8 +11,11 @@ local threads = {}
 local path = os.getenv("BENCH_PATH") or "/api/v1/questionnaires/dialogue_2022/responses"
 local headers = { ["Content-Type"] = "application/json" }
 
+-- Each body is kept as the text before and after its placeholder, so that a request costs one
+-- concatenation instead of a pattern search through the body (the generator shares the CPU).
 for line in io.lines(os.getenv("BENCH_BODIES")) do
-  bodies[#bodies + 1] = line
+  local first, last = line:find(mark)
+  bodies[#bodies + 1] = { line:sub(1, first - 1), line:sub(last + 1) }
 end
 
 function setup(thread)
@@ -34,8 +37,8 @@ local function uuid4()
 end
 
 function request()
-  local body = bodies[math.random(#bodies)]:gsub(mark, uuid4(), 1)
-  return wrk.format("POST", path, headers, body)
+  local parts = bodies[math.random(#bodies)]
+  return wrk.format("POST", path, headers, parts[1] .. uuid4() .. parts[2])
 end
 
 function response(status, headers, body)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData, event
+from sqlalchemy import Connection, MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -53,6 +53,36 @@ def unit_of_work() -> Iterator[None]:
         raise
     finally:
         session.info[_DEPTH_KEY] = depth
+
+
+@contextmanager
+def core_transaction(single_statement: bool = False) -> Iterator[Connection]:
+    """One transaction on a pooled connection, without the ORM session: committed when the block
+    ends, rolled back if it raises. For the submission hot path, where the session's bookkeeping
+    cost a quarter of a millisecond per response (issue 7).
+
+    It is a transaction of its own, so it may not run inside a :func:`unit_of_work`; a transaction
+    the session holds otherwise (reads) is ended first, because on SQLite it would hold the write
+    lock this one waits for. ``single_statement``: on PostgreSQL the block runs one statement,
+    which is then a transaction by itself (autocommit): one round trip instead of three (BEGIN,
+    the statement, COMMIT), as in the ceiling the submission path is measured against.
+    """
+    if db.session.registry.has():  # else no session was made in this context (making one costs)
+        session = db.session()
+        if session.info.get(_DEPTH_KEY, 0):
+            raise RuntimeError("core_transaction() cannot join a unit_of_work(); it commits on its own.")
+        if session.in_transaction():
+            session.commit()
+    bind = db.engine
+    if isinstance(bind, Connection):  # the test suite's connection, whose outer transaction is rolled back
+        with bind.begin_nested():
+            yield bind
+    elif single_statement and bind.dialect.name == "postgresql":
+        with bind.connect() as connection:
+            yield connection.execution_options(isolation_level="AUTOCOMMIT")
+    else:
+        with bind.begin() as connection:
+            yield connection
 
 
 READ_ONLY = "survey_read_only"

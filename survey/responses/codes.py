@@ -14,7 +14,7 @@ import io
 import secrets
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from survey.accounts.models import User
 from survey.accounts.services import record
@@ -90,15 +90,17 @@ def is_usable(questionnaire: Questionnaire, code: str) -> bool:
     )
 
 
-def spend(questionnaire: Questionnaire | SubmissionTarget, code: str) -> bool:
-    """Mark the code spent; False if it is unknown or already spent (a concurrent spend waits and loses)."""
-    result = db.session.execute(
-        update(ParticipationCode)
+def spend(connection: Connection, questionnaire: Questionnaire | SubmissionTarget, code: str) -> bool:
+    """Mark the code spent in the transaction of ``connection``; False if it is unknown or already
+    spent (a concurrent spend waits and loses)."""
+    codes = ParticipationCode.__table__
+    result = connection.execute(
+        update(codes)
         .where(
-            ParticipationCode.questionnaire_id == questionnaire.id,
-            ParticipationCode.code_hash == code_hash(questionnaire, code),
-            ParticipationCode.spent_on.is_(None),
+            codes.c.questionnaire_id == questionnaire.id,
+            codes.c.code_hash == code_hash(questionnaire, code),
+            codes.c.spent_on.is_(None),
         )
         .values(spent_on=today())
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return result.rowcount == 1

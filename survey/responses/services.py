@@ -25,7 +25,7 @@ from typing import Any
 import marshmallow as ma
 from sqlalchemy import Connection, Date, bindparam, insert, select, text
 
-from survey.db import db, unit_of_work
+from survey.db import core_transaction, db
 from survey.errors import (
     QuestionnaireNotOpenError,
     SubmissionConflictError,
@@ -83,11 +83,13 @@ def submit_response(code: str, payload: Any, channel: str, fresh: bool = False) 
         "submission_key": submission_key,
         "payload_hash": payload_hash,
     }
-    with unit_of_work():
-        if store_response(db.session.connection(), response, _answer_rows(catalog, submission["answers"]), target):
+    answers = _answer_rows(catalog, submission["answers"])
+    # On PostgreSQL storing is one statement; spending a participation code with it makes two.
+    with core_transaction(single_statement=not target.requires_code) as connection:
+        if store_response(connection, response, answers, target):
             # The code is spent only by a new response: a replay of a stored one must not need it again.
             # Refusing it here rolls back the response and answers just inserted.
-            if target.requires_code and not codes.spend(target, submission["participation_code"]):
+            if target.requires_code and not codes.spend(connection, target, submission["participation_code"]):
                 raise SubmissionInvalidError(
                     "The submission has invalid fields.", {"participation_code": [codes.used_message()]}
                 )

@@ -1,0 +1,93 @@
+"""A submission's own transaction on a real engine.
+
+The rest of the suite runs each test inside one rolled-back connection, where the submission's
+transaction is a savepoint; here the app has a database of its own, so what production does is
+what runs: autocommit for the single statement on PostgreSQL, BEGIN IMMEDIATE … COMMIT on SQLite,
+and a transaction of its own next to whatever the ORM session holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import event, func, select, text
+
+from survey.db import core_transaction, db, unit_of_work
+from survey.responses.models import Answer, Response
+from survey.responses.services import submit_response
+from tests.conftest import fresh_database, make_app, migrate_and_seed
+from tests.factories import dialogue_answers, submission
+from tests.live import URL
+
+
+@pytest.fixture
+def real_app(database_kind: str, tmp_path) -> Iterator[Flask]:
+    with fresh_database(database_kind, tmp_path) as url:
+        app = make_app(url)
+        migrate_and_seed(app)
+        try:
+            yield app
+        finally:
+            with app.app_context():
+                db.engine.dispose()
+
+
+def stored(app: Flask) -> tuple[int, int]:
+    with app.app_context():
+        counts = (
+            db.session.scalar(select(func.count()).select_from(Response)),
+            db.session.scalar(select(func.count()).select_from(Answer)),
+        )
+        db.session.remove()
+    return counts  # type: ignore[return-value]
+
+
+def test_a_submission_writes_in_one_statement_without_begin_on_postgresql(real_app):
+    writes: list[tuple[str, Any]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith(("INSERT", "WITH")):
+            driver = conn.connection.dbapi_connection
+            # psycopg sends no BEGIN in autocommit; SQLite's transaction is the explicit BEGIN IMMEDIATE
+            writes.append((statement.split()[0].upper(), getattr(driver, "autocommit", None), conn.in_transaction()))
+
+    client = real_app.test_client()
+    assert client.post(URL, json=submission(answers=dialogue_answers())).status_code == 201  # warm the caches
+    with real_app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.post(URL, json=submission(answers=dialogue_answers())).status_code == 201
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    if engine.dialect.name == "postgresql":
+        assert writes == [("WITH", True, True)]  # one statement, its own transaction on the server
+    else:
+        assert [w[0] for w in writes] == ["INSERT", "INSERT"] and all(w[2] for w in writes)
+    assert stored(real_app) == (2, 24)
+
+
+def test_a_transaction_the_session_holds_does_not_block_the_submission(real_app):
+    """The web form reads through the ORM before it submits; on SQLite that read holds the write lock."""
+    with real_app.test_request_context("/"):
+        db.session.execute(text("SELECT count(*) FROM questionnaires"))
+        assert db.session().in_transaction()
+        assert submit_response("dialogue_2022", submission(answers=dialogue_answers()), channel="web").created
+        assert not db.session().in_transaction()
+    assert stored(real_app)[0] == 1
+
+
+def test_a_failure_inside_leaves_nothing(real_app):
+    with real_app.app_context(), pytest.raises(RuntimeError, match="injected"), core_transaction() as connection:
+        connection.execute(text("UPDATE questionnaires SET status = 'closed'"))
+        raise RuntimeError("injected")
+    with real_app.app_context():
+        assert set(db.session.scalars(text("SELECT status FROM questionnaires"))) == {"open"}
+
+
+def test_it_refuses_to_join_a_unit_of_work(real_app):
+    with real_app.app_context(), unit_of_work(), pytest.raises(RuntimeError, match="cannot join"), core_transaction():
+        pass
