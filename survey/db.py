@@ -111,7 +111,9 @@ def tune_sqlite(engine: Engine) -> None:
 
     pysqlite's own transaction handling is switched off and ``BEGIN IMMEDIATE`` issued instead, so
     that a writer takes the write lock at the start of its transaction (no lock upgrade deadlocks)
-    and SAVEPOINTs work (SQLAlchemy's documented pysqlite recipe).
+    and SAVEPOINTs work (SQLAlchemy's documented pysqlite recipe). A transaction begun with
+    :func:`begin_read_only` is a plain ``BEGIN``: a long export or result table reads a snapshot
+    without holding up submissions.
     """
 
     @event.listens_for(engine, "connect")
@@ -126,4 +128,6 @@ def tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only transaction (begin_read_only) takes no lock: WAL readers never block the writer.
+        read_only = connection.get_execution_options().get(READ_ONLY)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

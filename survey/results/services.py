@@ -18,7 +18,7 @@ from sqlalchemy.orm import defer
 
 from survey.accounts.models import User
 from survey.accounts.services import now, record
-from survey.db import db, unit_of_work
+from survey.db import db, read_only_transaction, unit_of_work
 from survey.errors import (
     BreakdownInvalidError,
     NothingPublishedError,
@@ -337,7 +337,15 @@ def _check_breakdown(definition: dict[str, Any], breakdown: str | None) -> None:
 
 
 def staff_results(code: str, breakdown: str | None) -> dict[str, Any]:
-    """Live results for staff: exact counts and statistics, with the same group gate and filter rule."""
+    """Live results for staff: exact counts and statistics, with the same group gate and filter rule.
+
+    Counted in a read-only transaction: on SQLite a long count must not hold the write lock that
+    submissions wait for."""
+    with read_only_transaction():
+        return _staff_results(code, breakdown)
+
+
+def _staff_results(code: str, breakdown: str | None) -> dict[str, Any]:
     questionnaire = get_questionnaire(code)
     version = current_version(questionnaire)
     if version is None:

@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, func, select, text
 
-from survey.db import core_transaction, db, unit_of_work
+from survey.db import core_transaction, db, read_only_transaction, unit_of_work
 from survey.responses.models import Answer, Response
 from survey.responses.services import submit_response
 from tests.conftest import fresh_database, make_app, migrate_and_seed
@@ -91,3 +91,47 @@ def test_a_failure_inside_leaves_nothing(real_app):
 def test_it_refuses_to_join_a_unit_of_work(real_app):
     with real_app.app_context(), unit_of_work(), pytest.raises(RuntimeError, match="cannot join"), core_transaction():
         pass
+
+
+def _write_from_elsewhere(url: str) -> str:
+    """Take SQLite's write lock from another connection, waiting at most 0.5 s; what happened."""
+    import sqlite3
+
+    connection = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=0.5, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("UPDATE questionnaires SET status = status")
+        connection.execute("COMMIT")
+        return "written"
+    except sqlite3.OperationalError as error:
+        return str(error)
+    finally:
+        connection.close()
+
+
+def test_reading_for_exports_and_staff_results_leaves_submissions_free_on_sqlite(real_app, monkeypatch):
+    """A long export or result count reads a snapshot (plain BEGIN); only writers take BEGIN IMMEDIATE."""
+    import survey.results.services as results
+
+    with real_app.app_context():
+        url = str(db.engine.url)
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("the write lock is SQLite's")
+        with read_only_transaction():
+            db.session.execute(text("SELECT count(*) FROM responses"))
+            assert _write_from_elsewhere(url) == "written"
+        with unit_of_work():
+            db.session.execute(text("SELECT count(*) FROM responses"))
+            assert _write_from_elsewhere(url) == "database is locked"  # a writer does hold it
+
+        seen: list[str] = []
+        counting = results.tables_for
+
+        def tables_for(*args: Any, **kwargs: Any) -> Any:
+            found = counting(*args, **kwargs)
+            seen.append(_write_from_elsewhere(url))  # a submission arriving while staff results count
+            return found
+
+        monkeypatch.setattr(results, "tables_for", tables_for)
+        assert results.staff_results("dialogue_2022", "community")["questions"]
+        assert seen == ["written"]
