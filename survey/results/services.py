@@ -219,6 +219,8 @@ def refresh_snapshot(
         if latest is not None:
             checked[(latest.id, closed)] = time.monotonic()
         return latest
+    with read_only_transaction():  # minutes at a million responses: SQLite's writers must not wait
+        results = compute_public(questionnaire)
     with unit_of_work():
         _one_snapshot_at_a_time(questionnaire)
         newest = latest_snapshot(questionnaire)
@@ -230,7 +232,7 @@ def refresh_snapshot(
             taken_on=today(),
             responses=responses,
             version=current_version(questionnaire).number,  # type: ignore[union-attr]
-            results=compute_public(questionnaire),
+            results=results,
         )
         db.session.add(snapshot)
         if actor is not None or force:
@@ -245,7 +247,9 @@ def _one_snapshot_at_a_time(questionnaire: Questionnaire) -> None:
     """Hold, until the transaction ends, the lock that snapshot takers of this questionnaire share.
 
     An advisory lock, not a row lock, so that submissions (which key-share the questionnaire row)
-    and staff edits are never held up by a long snapshot. SQLite has one writer at a time anyway.
+    and staff edits are never held up by a long snapshot; it is taken after the counting, so two
+    workers may count at once, but the second then finds the first one's snapshot and keeps it.
+    SQLite has one writer at a time anyway.
     """
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(

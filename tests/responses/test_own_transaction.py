@@ -135,3 +135,25 @@ def test_reading_for_exports_and_staff_results_leaves_submissions_free_on_sqlite
         monkeypatch.setattr(results, "tables_for", tables_for)
         assert results.staff_results("dialogue_2022", "community")["questions"]
         assert seen == ["written"]
+
+
+def test_taking_a_snapshot_counts_without_the_write_lock_on_sqlite(real_app, monkeypatch):
+    import survey.results.services as results
+    from survey.questionnaires.services import get_questionnaire
+
+    seen: list[str] = []
+    counting = results.compute_public
+
+    def compute_public(*args: Any, **kwargs: Any) -> Any:
+        seen.append(_write_from_elsewhere(url))  # a submission arriving while the snapshot counts
+        return counting(*args, **kwargs)
+
+    monkeypatch.setattr(results, "compute_public", compute_public)
+    with real_app.app_context():
+        url = str(db.engine.url)
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("the write lock is SQLite's")
+        assert submit_response("dialogue_2022", submission(answers=dialogue_answers()), channel="api").created
+        snapshot = results.refresh_snapshot(get_questionnaire("dialogue_2022"), force=True)
+        assert snapshot is not None and snapshot.responses == 1
+    assert seen == ["written"]
