@@ -1,8 +1,10 @@
 """Database foundation: the declarative base, the Flask-SQLAlchemy handle and the unit of work.
 
-Only :func:`unit_of_work` commits. Services open one, add and flush inside it, and return; a
-nested call joins the outer unit of work instead of committing early, so one service call that
-calls another is still one transaction. Anything raised inside rolls the whole unit back.
+Only :func:`unit_of_work` commits, with one exception. Services open one, add and flush inside it,
+and return; a nested call joins the outer unit of work instead of committing early, so one service
+call that calls another is still one transaction. Anything raised inside rolls the whole unit back.
+The exception is :func:`core_transaction`, the submission hot path's own transaction without the ORM
+session; it refuses to run inside a unit of work.
 """
 
 from __future__ import annotations
