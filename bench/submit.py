@@ -61,14 +61,21 @@ CEILING_SQL = """
 WITH r AS (
     INSERT INTO responses (id, questionnaire_id, version_id, language, channel, submitted_on,
                            submission_key, payload_hash)
-    VALUES (%s, %s, %s, %s, 'api', current_date, %s, %s)
+    VALUES (%(id)s, %(questionnaire_id)s, %(version_id)s, %(language)s, 'api', current_date,
+            %(submission_key)s, %(payload_hash)s)
     ON CONFLICT (questionnaire_id, submission_key) DO NOTHING
     RETURNING id
+), p AS (
+    INSERT INTO answer_profiles (questionnaire_id, id, breakdowns)
+    SELECT %(questionnaire_id)s, %(profile_id)s, %(breakdowns)s::json FROM r
+    ON CONFLICT DO NOTHING
 )
-INSERT INTO answers (response_id, question_id, seq, item_id, option_id, number, text, rank)
-SELECT r.id, a.* FROM r,
-    unnest(%s::int[], %s::smallint[], %s::int[], %s::int[], %s::float8[], %s::text[], %s::smallint[]) AS a
+INSERT INTO answers (response_id, question_id, seq, item_id, option_id, number, text, rank, profile_id)
+SELECT r.id, a.*, %(profile_id)s FROM r,
+    unnest(%(question_id)s::int[], %(seq)s::smallint[], %(item_id)s::int[], %(option_id)s::int[],
+           %(number)s::float8[], %(text)s::text[], %(rank)s::smallint[]) AS a
 """
+ANSWER_COLUMNS = ("question_id", "seq", "item_id", "option_id", "number", "text", "rank")
 
 
 @dataclass(frozen=True)
@@ -85,13 +92,14 @@ class Plan:
 # -- the ceiling ------------------------------------------------------------------------------------
 
 
-def ceiling_parameters(url: str, templates: list[str]) -> list[tuple[Any, ...]]:
-    """For each body, the parameters of the single statement: the app's own answer rows (its validation
-    and storage mapping, run here once, outside the timing)."""
+def ceiling_parameters(url: str, templates: list[str]) -> list[dict[str, Any]]:
+    """For each body, the parameters of the single statement: the app's own answer rows and answer
+    profile (its validation and storage mapping, run here once, outside the timing)."""
     os.environ.update({k: v for k, v in app_environment(url).items() if k.startswith("SURVEY_")})
     from survey import create_app
     from survey.questionnaires.definition import canonical_json
     from survey.questionnaires.services import catalog_for, get_questionnaire, published_version
+    from survey.responses.profiles import profile_of
     from survey.responses.schemas import load_answers
     from survey.responses.services import _answer_rows
 
@@ -105,21 +113,22 @@ def ceiling_parameters(url: str, templates: list[str]) -> list[tuple[Any, ...]]:
             answers = load_answers(catalog.answer_schema, body["answers"])
             rows = _answer_rows(catalog, answers)
             payload = canonical_json({"version": catalog.number, "language": body["language"], "answers": answers})
-            columns = [[row[k] for row in rows] for k in ("question_id", "seq", "item_id", "option_id", "number")]
-            columns += [[row["text"] for row in rows], [row["rank"] for row in rows]]
+            profile_id, breakdowns = profile_of(catalog.breakdowns, answers)
             parameters.append(
-                (
-                    questionnaire.id,
-                    catalog.version_id,
-                    body["language"],
-                    hashlib.sha256(payload.encode()).hexdigest(),
-                    *columns,
-                )
+                {
+                    "questionnaire_id": questionnaire.id,
+                    "version_id": catalog.version_id,
+                    "language": body["language"],
+                    "payload_hash": hashlib.sha256(payload.encode()).hexdigest(),
+                    "profile_id": profile_id,
+                    "breakdowns": canonical_json(breakdowns),
+                    **{column: [row[column] for row in rows] for column in ANSWER_COLUMNS},
+                }
             )
     return parameters
 
 
-def _ceiling_client(url: str, parameters: list[tuple[Any, ...]], warmup: float, duration: float, out: Any) -> None:
+def _ceiling_client(url: str, parameters: list[dict[str, Any]], warmup: float, duration: float, out: Any) -> None:
     """One client process: single-statement transactions for ``warmup`` then ``duration`` seconds."""
     latencies: list[float] = []
     with psycopg.connect(url, autocommit=True) as connection:
@@ -132,27 +141,19 @@ def _ceiling_client(url: str, parameters: list[tuple[Any, ...]], warmup: float, 
                 if measuring:
                     break
                 measuring, deadline, started = True, now + duration, now
-            questionnaire_id, version_id, language, payload_hash, *columns = parameters[index % len(parameters)]
+            fixed = parameters[index % len(parameters)]
             index += 1
             submission = str(uuid.uuid4())
             connection.execute(
                 CEILING_SQL,
-                (
-                    uuid.uuid4(),
-                    questionnaire_id,
-                    version_id,
-                    language,
-                    hashlib.sha256(submission.encode()).hexdigest(),
-                    payload_hash,
-                    *columns,
-                ),
+                {**fixed, "id": uuid.uuid4(), "submission_key": hashlib.sha256(submission.encode()).hexdigest()},
             )
             if measuring:
                 latencies.append(time.perf_counter() - now)
     out.put({"count": len(latencies), "seconds": time.perf_counter() - started, "latencies": latencies})
 
 
-def ceiling_run(url: str, parameters: list[tuple[Any, ...]], clients: int, warmup: float, duration: float) -> dict:
+def ceiling_run(url: str, parameters: list[dict[str, Any]], clients: int, warmup: float, duration: float) -> dict:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     processes = [

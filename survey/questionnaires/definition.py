@@ -252,6 +252,11 @@ def iter_questions(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, 
             yield section["code"], question
 
 
+def breakdown_codes(definition: dict[str, Any]) -> tuple[str, ...]:
+    """The questions results may be broken down by: those flagged ``demographic`` (DESIGN §4)."""
+    return tuple(q["code"] for _section, q in iter_questions(definition) if q.get("demographic"))
+
+
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 

@@ -29,7 +29,7 @@ from survey.errors import (
     SettingsInvalidError,
     VersionNotFoundError,
 )
-from survey.questionnaires.definition import checksum, iter_questions, validate_definition
+from survey.questionnaires.definition import breakdown_codes, checksum, iter_questions, validate_definition
 from survey.questionnaires.models import (
     Option,
     Question,
@@ -198,6 +198,7 @@ def publish_version(version: QuestionnaireVersion, actor: User | None = None) ->
     """Freeze a version: check it is complete in every language and write its normalised rows."""
     with unit_of_work():
         definition = validate_definition(version.definition, require_complete=True)
+        _check_breakdowns_were_always_breakdowns(version, breakdown_codes(definition))
         for position, (section, spec) in enumerate(iter_questions(definition)):
             kind = get_type(spec["type"])
             question = Question(
@@ -218,6 +219,40 @@ def publish_version(version: QuestionnaireVersion, actor: User | None = None) ->
         db.session.flush()
         record(actor, "questionnaire.publish", "questionnaire", definition["code"], version=version.number)
     return version
+
+
+def _check_breakdowns_were_always_breakdowns(version: QuestionnaireVersion, codes: tuple[str, ...]) -> None:
+    """Refuse a breakdown question that an earlier published version asked as an ordinary question.
+
+    A response's breakdown answers are filed with it when it arrives (its profile,
+    ``responses.profiles``); the responses to that earlier version have none for this question.
+    """
+    if not codes:
+        return
+    earlier = db.session.scalars(
+        select(Question.code)
+        .join(QuestionnaireVersion, Question.version_id == QuestionnaireVersion.id)
+        .where(
+            QuestionnaireVersion.questionnaire_id == version.questionnaire_id,
+            QuestionnaireVersion.id != version.id,
+            QuestionnaireVersion.published_on.is_not(None),
+            Question.code.in_(codes),
+            Question.demographic.is_(False),
+        )
+        .distinct()
+        .order_by(Question.code)
+    ).all()
+    if earlier:
+        raise DefinitionInvalidError(
+            "A question asked without the demographic flag cannot become a breakdown.",
+            {
+                "problems": [
+                    f"questions.{code}.demographic: an earlier version asked {code!r} as an ordinary question; "
+                    "give the breakdown question a new code"
+                    for code in earlier
+                ]
+            },
+        )
 
 
 def change_settings(
@@ -332,6 +367,7 @@ class VersionCatalog:
     question_ids: dict[str, int]
     option_ids: dict[tuple[str, str], int]
     item_ids: dict[tuple[str, str], int]
+    breakdowns: tuple[str, ...]  # the demographic questions: a response's profile (responses.profiles)
     answer_schema: Any = field(repr=False, default=None)  # responses.schemas.AnswerSchema
 
 
@@ -462,5 +498,6 @@ def _compile_catalog(version: QuestionnaireVersion) -> VersionCatalog:
         question_ids={q.code: q.id for q in rows},
         option_ids=option_ids,
         item_ids=item_ids,
+        breakdowns=breakdown_codes(definition),
         answer_schema=build_answer_schema(definition),
     )

@@ -43,6 +43,7 @@ from survey.questionnaires.services import (
 from survey.questionnaires.types import get_type
 from survey.responses import codes
 from survey.responses.models import Answer, Response
+from survey.responses.profiles import profile_of
 from survey.responses.schemas import SUBMISSION_SCHEMA, load_answers
 
 MAX_VERSION = 2**31 - 1
@@ -84,9 +85,10 @@ def submit_response(code: str, payload: Any, channel: str, fresh: bool = False) 
         "payload_hash": payload_hash,
     }
     answers = _answer_rows(catalog, submission["answers"])
+    profile = profile_of(catalog.breakdowns, submission["answers"])
     # On PostgreSQL storing is one statement; spending a participation code with it makes two.
     with core_transaction(single_statement=not target.requires_code) as connection:
-        if store_response(connection, response, answers, target):
+        if store_response(connection, response, answers, profile, target):
             # The code is spent only by a new response: a replay of a stored one must not need it again.
             # Refusing it here rolls back the response and answers just inserted.
             if target.requires_code and not codes.spend(connection, target, submission["participation_code"]):
@@ -149,24 +151,37 @@ def _validate(target: SubmissionTarget, payload: Any) -> tuple[VersionCatalog, d
 
 
 def store_response(
-    connection: Connection, response: dict[str, Any], answers: list[dict[str, Any]], target: SubmissionTarget
+    connection: Connection,
+    response: dict[str, Any],
+    answers: list[dict[str, Any]],
+    profile: tuple[int, dict[str, str]],
+    target: SubmissionTarget,
 ) -> bool:
-    """Insert the response and its answers; True when stored.
+    """Insert the response, its answer profile (if new) and its answers; True when stored.
 
     Nothing is written (False) when an earlier response holds (questionnaire, submission_key), or
     when the questionnaire is no longer open with the settings in ``target`` (which may be a
     worker's recent copy): the database checks both in the insert itself. On PostgreSQL one
-    statement inserts the response and its answers (they travel as one JSON array); SQLite, which
-    has no data-modifying CTE, takes the same two inserts as two statements in-process.
+    statement inserts all three (the answers travel as one JSON array); SQLite, which has no
+    data-modifying CTE, takes the same inserts as three statements in-process.
     """
-    parameters = {**response, "requires_code": target.requires_code}
+    parameters = {
+        **response,
+        "requires_code": target.requires_code,
+        "profile_id": profile[0],
+        "breakdowns": canonical_json(profile[1]),
+    }
     if connection.dialect.name == "postgresql":
         parameters["answers"] = json.dumps(answers, ensure_ascii=False, allow_nan=False)
         return connection.execute(_STORE_POSTGRESQL, parameters).first() is not None
     if connection.execute(_INSERT_RESPONSE, parameters).first() is None:
         return False
+    connection.execute(_INSERT_PROFILE, parameters)
     if answers:
-        connection.execute(insert(Answer.__table__), [{"response_id": response["id"], **row} for row in answers])
+        connection.execute(
+            insert(Answer.__table__),
+            [{"response_id": response["id"], "profile_id": profile[0], **row} for row in answers],
+        )
     return True
 
 
@@ -187,13 +202,21 @@ _RESPONSE_INSERT_SQL = """
 """
 _TYPED = (bindparam("id", type_=Response.__table__.c.id.type), bindparam("submitted_on", type_=Date))
 _INSERT_RESPONSE = text(_RESPONSE_INSERT_SQL).bindparams(*_TYPED)
-# One round trip: the answers are inserted only if the response was (``r`` is empty otherwise).
+_INSERT_PROFILE = text(
+    "INSERT INTO answer_profiles (questionnaire_id, id, breakdowns) "
+    "VALUES (:questionnaire_id, :profile_id, :breakdowns) ON CONFLICT DO NOTHING"
+)
+# One round trip: the profile and answers are inserted only if the response was (``r`` is empty otherwise).
 _STORE_POSTGRESQL = text(
     "WITH r AS ("  # noqa: S608 - constants only; every value is a bound parameter
     + _RESPONSE_INSERT_SQL
-    + """), a AS (
-        INSERT INTO answers (response_id, question_id, seq, item_id, option_id, number, text, rank)
-        SELECT r.id, a.* FROM r, jsonb_to_recordset(CAST(:answers AS jsonb)) AS a(
+    + """), p AS (
+        INSERT INTO answer_profiles (questionnaire_id, id, breakdowns)
+        SELECT :questionnaire_id, :profile_id, CAST(:breakdowns AS json) FROM r
+        ON CONFLICT DO NOTHING
+    ), a AS (
+        INSERT INTO answers (response_id, question_id, seq, item_id, option_id, number, text, rank, profile_id)
+        SELECT r.id, a.*, :profile_id FROM r, jsonb_to_recordset(CAST(:answers AS jsonb)) AS a(
             question_id integer, seq smallint, item_id integer, option_id integer,
             number double precision, text text, rank smallint
         )

@@ -1,23 +1,26 @@
 """SQL aggregation: the database counts, Python only reshapes the grouped rows.
 
-One GROUP BY over the answers gives every (question, group, row, option, rank, value) count of a
-questionnaire, across all its versions (questions and options are matched by their stable codes);
-a second gives how many respondents of each group answered each question. Nothing here loads
-individual responses.
+One GROUP BY over the answers of a questionnaire (all its versions) gives every count of every
+table, for the overall results and for every breakdown at once: each answer row carries its
+response's answer profile (``responses.profiles``: the response's answers to the breakdown
+questions), so a count per (question, row, option, rank, value, profile) is all there is to know.
+The rows with ``seq = 0`` count respondents: each answered question has exactly one. Ids are turned
+into codes afterwards, in the few grouped rows, so questions and options match across versions by
+their stable codes. Nothing here loads individual responses.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import case, func, select
 
 from survey.db import db
 from survey.questionnaires.models import Option, Question, QuestionItem, Questionnaire, QuestionnaireVersion
-from survey.responses.models import Answer, Response
+from survey.responses.models import Answer, AnswerProfile, Response
 
 ALL = "all"
 NOT_ANSWERED = None  # the group of respondents who skipped the breakdown question
@@ -49,63 +52,64 @@ def count_responses(questionnaire: Questionnaire) -> int:
     )
 
 
-def aggregate(questionnaire: Questionnaire, breakdown: str | None = None) -> Aggregate:
-    """Every count of the questionnaire, overall (group ``"all"``) or by the breakdown question's answer."""
-    version_ids = select(QuestionnaireVersion.id).where(QuestionnaireVersion.questionnaire_id == questionnaire.id)
-    group_columns: list[Any] = []
-    joins: list[Any] = []
-    if breakdown is not None:
-        # Each response's answer to the breakdown question (a single choice) is its group.
-        by_answer, by_question, by_option = aliased(Answer), aliased(Question), aliased(Option)
-        grouping = (
-            select(by_answer.response_id.label("response_id"), by_option.code.label("grp"))
-            .join(by_question, by_answer.question_id == by_question.id)
-            .join(by_option, by_answer.option_id == by_option.id)
-            .where(by_question.code == breakdown, by_question.version_id.in_(version_ids))
-            .subquery()
+OVERALL = ""  # the key of the counts without breakdown
+
+
+def aggregate(questionnaire: Questionnaire, breakdowns: Sequence[str] = ()) -> dict[str, Aggregate]:
+    """Every count of the questionnaire: overall (key ``OVERALL``, group ``"all"``) and by each breakdown
+    question's answer (key: its code; group: the option chosen, ``None`` for those who skipped it)."""
+    question_ids = select(Question.id).where(
+        Question.version_id.in_(
+            select(QuestionnaireVersion.id).where(QuestionnaireVersion.questionnaire_id == questionnaire.id)
         )
-        group_columns = [grouping.c.grp]
-        joins = [(grouping, grouping.c.response_id == Answer.response_id)]
+    )
+    keys = [Answer.question_id, Answer.option_id, Answer.item_id, Answer.rank, Answer.number, Answer.profile_id]
+    grouped = (
+        select(*keys, func.count(), func.sum(case((Answer.seq == 0, 1), else_=0)))
+        .where(Answer.question_id.in_(question_ids))
+        .group_by(*keys)
+    )
+    codes = _Codes(questionnaire, question_ids)
+    total = count_responses(questionnaire)
+    counted = {key: Aggregate(total, key or None, {}) for key in (OVERALL, *breakdowns)}
+    by_key = [(key, counted[key].questions) for key in counted]
+    for question_id, option_id, item_id, rank, number, profile_id, count, respondents in db.session.execute(grouped):
+        code, option = codes.questions[question_id], codes.options.get(option_id)
+        row, profile = codes.items.get(item_id), codes.profiles.get(profile_id, {})
+        for key, questions in by_key:
+            group = profile.get(key) if key else ALL
+            entry = questions.get(code)
+            if entry is None:
+                entry = questions[code] = QuestionCounts(code)
+            if option is not None:
+                entry.cells[(group, row, option, rank)] += count
+            elif number is not None:
+                entry.numbers[group][float(number)] += count
+            if respondents:
+                entry.answered[group] += respondents
+    return counted
 
-    def scoped(statement: Any) -> Any:
-        statement = statement.join(Question, Answer.question_id == Question.id).where(
-            Question.version_id.in_(version_ids)
+
+class _Codes:
+    """The codes behind the ids in the grouped rows: questions, options and rows of every version,
+    and the questionnaire's answer profiles."""
+
+    def __init__(self, questionnaire: Questionnaire, question_ids: Any) -> None:
+        self.questions: dict[int, str] = dict(
+            db.session.execute(select(Question.id, Question.code).where(Question.id.in_(question_ids))).all()
+        )  # type: ignore[arg-type]
+        self.options: dict[int | None, str] = dict(
+            db.session.execute(select(Option.id, Option.code).where(Option.question_id.in_(question_ids))).all()  # type: ignore[arg-type]
         )
-        for target, condition in joins:
-            statement = statement.outerjoin(target, condition)
-        return statement
-
-    cell_keys = [Question.code, *group_columns, QuestionItem.code, Option.code, Answer.rank, Answer.number]
-    cells = scoped(
-        select(*cell_keys, func.count())
-        .select_from(Answer)
-        .outerjoin(Option, Answer.option_id == Option.id)
-        .outerjoin(QuestionItem, Answer.item_id == QuestionItem.id)
-    ).group_by(*cell_keys)
-    answered_keys = [Question.code, *group_columns]
-    answered = scoped(
-        select(*answered_keys, func.count(func.distinct(Answer.response_id))).select_from(Answer)
-    ).group_by(*answered_keys)
-
-    def split(row: Any) -> tuple[str, Any, tuple[Any, ...]]:
-        """(question code, group, the rest): the group is ``"all"`` without a breakdown."""
-        if breakdown is None:
-            return row[0], ALL, tuple(row[1:])
-        return row[0], row[1], tuple(row[2:])
-
-    questions: dict[str, QuestionCounts] = {}
-
-    def counts_of(code: str) -> QuestionCounts:
-        return questions.setdefault(code, QuestionCounts(code))
-
-    for record in db.session.execute(cells):
-        code, group, (row, option, rank, number, count) = split(record)
-        entry = counts_of(code)
-        if option is not None:
-            entry.cells[(group, row, option, rank)] += count
-        elif number is not None:
-            entry.numbers[group][float(number)] += count
-    for record in db.session.execute(answered):
-        code, group, (count,) = split(record)
-        counts_of(code).answered[group] += count
-    return Aggregate(count_responses(questionnaire), breakdown, questions)
+        self.items: dict[int | None, str] = dict(
+            db.session.execute(
+                select(QuestionItem.id, QuestionItem.code).where(QuestionItem.question_id.in_(question_ids))
+            ).all()  # type: ignore[arg-type]
+        )
+        self.profiles: dict[int, dict[str, str]] = dict(
+            db.session.execute(
+                select(AnswerProfile.id, AnswerProfile.breakdowns).where(
+                    AnswerProfile.questionnaire_id == questionnaire.id
+                )
+            ).all()  # type: ignore[arg-type]
+        )

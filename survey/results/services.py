@@ -25,7 +25,7 @@ from survey.errors import (
     ResultsNotPublicError,
     SnapshotTooLargeError,
 )
-from survey.questionnaires.definition import iter_questions
+from survey.questionnaires.definition import breakdown_codes, iter_questions
 from survey.questionnaires.models import Questionnaire
 from survey.questionnaires.services import (
     catalog_by_id,
@@ -38,9 +38,8 @@ from survey.questionnaires.types import get_type
 from survey.results import disclosure, statistics
 from survey.results.disclosure import CellCount, DisclosureRules, GroupCount, QuestionTable
 from survey.results.models import ResultSnapshot
-from survey.results.queries import ALL, Aggregate, QuestionCounts, aggregate, count_responses
+from survey.results.queries import ALL, OVERALL, Aggregate, QuestionCounts, aggregate, count_responses
 
-OVERALL = ""  # the snapshot key of the table without breakdown
 NUMBER_BINS = 10
 RESULT_BODIES_KEPT = 64  # serialised public bodies kept per process (snapshot × breakdown)
 
@@ -51,7 +50,7 @@ def rules() -> DisclosureRules:
 
 def breakdowns(definition: dict[str, Any]) -> list[str]:
     """The allowed breakdowns: the questions flagged ``demographic`` (DESIGN §4)."""
-    return [q["code"] for _section, q in iter_questions(definition) if q.get("demographic")]
+    return list(breakdown_codes(definition))
 
 
 def tabulated_questions(definition: dict[str, Any]) -> list[dict[str, Any]]:
@@ -125,14 +124,15 @@ def question_tables(definition: dict[str, Any], data: Aggregate, groups: list[st
 
 
 def tables_for(
-    questionnaire: Questionnaire, definition: dict[str, Any], breakdown: str | None, overall: Aggregate | None = None
+    definition: dict[str, Any], counted: dict[str, Aggregate], breakdown: str | None
 ) -> tuple[Aggregate, list[QuestionTable]]:
-    """The question tables for one breakdown (or none), each with the true overall table beside it."""
-    overall = overall or aggregate(questionnaire)
+    """The question tables for one breakdown (or none) of ``counted`` (from :func:`aggregate`), each
+    with the true overall table beside it."""
+    overall = counted[OVERALL]
     overall_tables = question_tables(definition, overall, [])
     if not breakdown:
         return overall, overall_tables
-    data = aggregate(questionnaire, breakdown)
+    data = counted[breakdown]
     groups = [o.code for o in get_type("single_choice").options(_question(definition, breakdown))]
     by_group = question_tables(definition, data, groups)
     tables = [QuestionTable(t.code, t.type, o.overall, t.groups) for t, o in zip(by_group, overall_tables, strict=True)]
@@ -143,11 +143,12 @@ def compute_public(questionnaire: Questionnaire) -> dict[str, Any]:
     """Disclosure-controlled results for the overall table and every allowed breakdown."""
     definition = current_version(questionnaire).definition  # type: ignore[union-attr]
     active = rules()
-    overall = aggregate(questionnaire)
+    allowed = breakdowns(definition)
+    counted = aggregate(questionnaire, allowed)
     output: dict[str, Any] = {}
-    for breakdown in [OVERALL, *breakdowns(definition)]:
-        _data, tables = tables_for(questionnaire, definition, breakdown, overall)
-        output[breakdown] = disclosure.protect_results(overall.total, tables, active)
+    for breakdown in [OVERALL, *allowed]:
+        _data, tables = tables_for(definition, counted, breakdown)
+        output[breakdown] = disclosure.protect_results(counted[OVERALL].total, tables, active)
     return output
 
 
@@ -355,7 +356,8 @@ def _staff_results(code: str, breakdown: str | None) -> dict[str, Any]:
     if version is None:
         raise NothingPublishedError(f"Nothing of {code!r} is published yet.")
     _check_breakdown(version.definition, breakdown)
-    data, tables = tables_for(questionnaire, version.definition, breakdown or None)
+    counted = aggregate(questionnaire, [breakdown] if breakdown else [])
+    data, tables = tables_for(version.definition, counted, breakdown or None)
     active = rules()
     specs = {q["code"]: q for q in tabulated_questions(version.definition)}
     questions = []
