@@ -232,11 +232,6 @@ def exports_section(data: dict[str, Any]) -> list[str]:
         "| responses | format | runs | seconds | rows/s | vs COPY | peak RSS (after start-up) | output |",
         "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for size, r in data.get("results_sqlite", {}).items():
-        out.append(
-            f"results on SQLite {_size(size)}: public {_median(r['public']['seconds']):.2f} s, "
-            f"staff {_median(r['staff']['seconds']):.2f} s"
-        )
     for size, formats in data["exports"].items():
         if "copy" not in formats:
             continue

@@ -421,7 +421,7 @@ def run(url: str, plan: Plan) -> dict[str, Any]:
     try:
         truncate(url)
         parameters = ceiling_parameters(url, templates)
-        results["rows_per_response"] = statistics.fmean(len(p[4]) for p in parameters)
+        results["rows_per_response"] = statistics.fmean(len(p["question_id"]) for p in parameters)
         log(f"submit: ceiling, 2 clients, {plan.runs} × {plan.duration:.0f} s")
         ceiling_runs = [
             ceiling_run(url, parameters, 2, plan.warmup if i == 0 else 0.5, plan.duration) for i in range(plan.runs)

@@ -71,21 +71,44 @@ def aggregate(questionnaire: Questionnaire, breakdowns: Sequence[str] = ()) -> d
     )
     codes = _Codes(questionnaire, question_ids)
     total = count_responses(questionnaire)
-    counted = {key: Aggregate(total, key or None, {}) for key in (OVERALL, *breakdowns)}
-    by_key = [(key, counted[key].questions) for key in counted]
-    for question_id, option_id, item_id, rank, number, profile_id, count, respondents in db.session.execute(grouped):
-        code, option = codes.questions[question_id], codes.options.get(option_id)
-        row, profile = codes.items.get(item_id), codes.profiles.get(profile_id, {})
-        for key, questions in by_key:
-            group = profile.get(key) if key else ALL
-            entry = questions.get(code)
-            if entry is None:
-                entry = questions[code] = QuestionCounts(code)
-            if option is not None:
+    keys_in_order = (OVERALL, *breakdowns)
+    counted = {key: Aggregate(total, key or None, {}) for key in keys_in_order}
+    # Per profile, its group in each aggregate (in keys_in_order); per question, its entry in each.
+    groups_of = {
+        profile: (ALL, *(answers.get(key) for key in breakdowns)) for profile, answers in codes.profiles.items()
+    }
+    unknown = (ALL, *(None for _ in breakdowns))
+    entries_of: dict[int, list[QuestionCounts]] = {}
+    # Core rows straight from the session's connection: the ORM would add nothing but time here.
+    for (
+        question_id,
+        option_id,
+        item_id,
+        rank,
+        number,
+        profile_id,
+        count,
+        respondents,
+    ) in db.session.connection().execute(grouped):
+        entries = entries_of.get(question_id)
+        if entries is None:
+            code = codes.questions[question_id]
+            entries = entries_of[question_id] = [
+                counted[key].questions.setdefault(code, QuestionCounts(code)) for key in keys_in_order
+            ]
+        groups = groups_of.get(profile_id, unknown)
+        pairs = zip(entries, groups, strict=True)
+        option = codes.options.get(option_id)
+        if option is not None:
+            row = codes.items.get(item_id)
+            for entry, group in pairs:
                 entry.cells[(group, row, option, rank)] += count
-            elif number is not None:
-                entry.numbers[group][float(number)] += count
-            if respondents:
+        elif number is not None:
+            value = float(number)
+            for entry, group in pairs:
+                entry.numbers[group][value] += count
+        if respondents:
+            for entry, group in zip(entries, groups, strict=True):
                 entry.answered[group] += respondents
     return counted
 
