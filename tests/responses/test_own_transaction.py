@@ -8,6 +8,9 @@ and a transaction of its own next to whatever the ORM session holds.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -158,3 +161,28 @@ def test_taking_a_snapshot_counts_without_the_write_lock_on_sqlite(real_app, mon
         snapshot = results.refresh_snapshot(get_questionnaire("dialogue_2022"), force=True)
         assert snapshot is not None and snapshot.responses == 1
     assert seen == ["written"]
+
+
+def test_sqlite_submissions_wait_their_turn_on_the_writers_lock(real_app):
+    """Another writer's turn (the OS lock beside the file) holds the submission back whole; when it
+    ends, the submission goes in at once, without SQLite's sleeping retries."""
+    with real_app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("the writers' queue is SQLite's")
+        lock_path = f"{db.engine.url.database}-writers"
+    client = real_app.test_client()
+    assert client.post(URL, json=submission(answers=dialogue_answers())).status_code == 201  # warm the caches
+    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    statuses: list[int] = []
+    waiting = threading.Thread(
+        target=lambda: statuses.append(client.post(URL, json=submission(answers=dialogue_answers())).status_code)
+    )
+    try:
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive() and stored(real_app) == (1, 12)  # queued: nothing of it written
+    finally:
+        os.close(descriptor)
+    waiting.join(10)
+    assert statuses == [201] and stored(real_app) == (2, 24)
