@@ -19,6 +19,7 @@ connection in autocommit (one durable commit per response), for the same time.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import http.client
 import json
@@ -34,6 +35,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,28 +130,65 @@ def ceiling_parameters(url: str, templates: list[str]) -> list[dict[str, Any]]:
     return parameters
 
 
+def _postgresql_transaction(url: str) -> Callable[[dict[str, Any]], None]:
+    """The ceiling's transaction on PostgreSQL: the single statement, autocommitted."""
+    connection = psycopg.connect(url, autocommit=True)
+
+    def run(parameters: dict[str, Any]) -> None:
+        connection.execute(CEILING_SQL, {**parameters, "id": uuid.uuid4()})
+
+    return run
+
+
+def _sqlite_transaction(url: str) -> Callable[[dict[str, Any]], None]:
+    """The same transaction on SQLite, as raw ``sqlite3`` runs it with the app's settings and its own
+    statements: BEGIN IMMEDIATE, the response, the profile, the answers (executemany), COMMIT."""
+    from survey.db import SQLITE_PRAGMAS
+    from survey.responses.services import _INSERT_PROFILE, _RESPONSE_INSERT_SQL
+
+    connection = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    for pragma in SQLITE_PRAGMAS:
+        connection.execute(pragma)
+    answers_sql = (
+        f"INSERT INTO answers (response_id, {', '.join(ANSWER_COLUMNS)}, profile_id) "  # noqa: S608 - constant column names
+        f"VALUES ({', '.join('?' for _ in range(len(ANSWER_COLUMNS) + 2))})"
+    )
+    today = dt.date.today().isoformat()
+
+    def run(parameters: dict[str, Any]) -> None:
+        response = uuid.uuid4().hex
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute(
+            _RESPONSE_INSERT_SQL,
+            {**parameters, "id": response, "channel": "api", "submitted_on": today, "requires_code": False},
+        ).fetchall()
+        connection.execute(str(_INSERT_PROFILE), parameters)
+        rows = zip(*(parameters[column] for column in ANSWER_COLUMNS), strict=True)
+        connection.executemany(answers_sql, [(response, *row, parameters["profile_id"]) for row in rows])
+        connection.execute("COMMIT")
+
+    return run
+
+
 def _ceiling_client(url: str, parameters: list[dict[str, Any]], warmup: float, duration: float, out: Any) -> None:
-    """One client process: single-statement transactions for ``warmup`` then ``duration`` seconds."""
+    """One client process: ceiling transactions for ``warmup`` then ``duration`` seconds."""
+    transaction = _sqlite_transaction(url) if url.startswith("sqlite") else _postgresql_transaction(url)
     latencies: list[float] = []
-    with psycopg.connect(url, autocommit=True) as connection:
-        index = 0
-        deadline = time.perf_counter() + warmup
-        measuring = False
-        while True:
-            now = time.perf_counter()
-            if now >= deadline:
-                if measuring:
-                    break
-                measuring, deadline, started = True, now + duration, now
-            fixed = parameters[index % len(parameters)]
-            index += 1
-            submission = str(uuid.uuid4())
-            connection.execute(
-                CEILING_SQL,
-                {**fixed, "id": uuid.uuid4(), "submission_key": hashlib.sha256(submission.encode()).hexdigest()},
-            )
+    index = 0
+    deadline = time.perf_counter() + warmup
+    measuring = False
+    while True:
+        now = time.perf_counter()
+        if now >= deadline:
             if measuring:
-                latencies.append(time.perf_counter() - now)
+                break
+            measuring, deadline, started = True, now + duration, now
+        fixed = parameters[index % len(parameters)]
+        index += 1
+        submission = str(uuid.uuid4())
+        transaction({**fixed, "submission_key": hashlib.sha256(submission.encode()).hexdigest()})
+        if measuring:
+            latencies.append(time.perf_counter() - now)
     out.put({"count": len(latencies), "seconds": time.perf_counter() - started, "latencies": latencies})
 
 
@@ -441,24 +480,30 @@ def run(url: str, plan: Plan) -> dict[str, Any]:
                     runs = [load_run(server, bodies, templates, connections, plan.duration) for _ in range(plan.runs)]
                     results["app"].append({"workers": workers, "connections": connections, **_summarise(runs)})
         truncate(url)
-        results["sqlite"] = sqlite_run(bodies, templates, plan)
+        results["sqlite"], results["sqlite_ceiling"] = sqlite_run(bodies, templates, plan)
     finally:
         bodies.unlink(missing_ok=True)
     return results
 
 
-def sqlite_run(bodies: Path, templates: list[str], plan: Plan) -> list[dict[str, Any]]:
+def sqlite_run(bodies: Path, templates: list[str], plan: Plan) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The embedded default: the same app and load on a fresh SQLite file (WAL), 2 and 3 workers at
-    16 connections. Its target is absolute (1,000 responses/s): SQLite has no client-server ceiling
-    to compare with in the same way."""
+    16 connections; and its reference, SQLite's own rate for the same transaction from two processes
+    (raw ``sqlite3``, the app's settings and statements). Its target is absolute (1,000 responses/s)."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="survey-bench-sqlite-") as directory:
         url = f"sqlite:///{directory}/survey.sqlite3"
         migrate_and_seed(url)
+        parameters = ceiling_parameters(url, templates)
+        log(f"submit: SQLite ceiling, 2 processes, {plan.runs} × {plan.duration:.0f} s")
+        ceiling_runs = [
+            ceiling_run(url, parameters, 2, plan.warmup if i == 0 else 0.5, plan.duration) for i in range(plan.runs)
+        ]
+        ceiling = {key: Summary.of([r[key] for r in ceiling_runs]).as_dict() for key in ("rate", "p50_ms", "p99_ms")}
         for workers in plan.workers:
             with Server(url, workers) as server:
                 log(f"submit: SQLite, {workers} sync workers, 16 connections")
                 load_run(server, bodies, templates, 16, plan.warmup)
                 runs = [load_run(server, bodies, templates, 16, plan.duration) for _ in range(plan.runs)]
                 rows.append({"workers": workers, "connections": 16, **_summarise(runs)})
-    return rows
+    return rows, ceiling
