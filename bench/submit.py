@@ -77,7 +77,6 @@ SELECT r.id, a.*, %(profile_id)s FROM r,
     unnest(%(question_id)s::int[], %(seq)s::smallint[], %(item_id)s::int[], %(option_id)s::int[],
            %(number)s::float8[], %(text)s::text[], %(rank)s::smallint[]) AS a
 """
-ANSWER_COLUMNS = ("question_id", "seq", "item_id", "option_id", "number", "text", "rank")
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ def ceiling_parameters(url: str, templates: list[str]) -> list[dict[str, Any]]:
     from survey.questionnaires.services import catalog_for, get_questionnaire, published_version
     from survey.responses.profiles import profile_of
     from survey.responses.schemas import load_answers
-    from survey.responses.services import _answer_rows
+    from survey.responses.services import ANSWER_COLUMNS, _answer_rows
 
     app = create_app({"DATABASE_URL": url.replace("postgresql://", "postgresql+psycopg://", 1)})
     parameters = []
@@ -144,15 +143,16 @@ def _sqlite_transaction(url: str) -> Callable[[dict[str, Any]], None]:
     """The same transaction on SQLite, as raw ``sqlite3`` runs it with the app's settings and its own
     statements: BEGIN IMMEDIATE, the response, the profile, the answers (executemany), COMMIT."""
     from survey.db import SQLITE_PRAGMAS
-    from survey.responses.services import _INSERT_PROFILE, _RESPONSE_INSERT_SQL
+    from survey.responses.services import (
+        _RESPONSE_INSERT_SQL,
+        ANSWER_COLUMNS,
+        PROFILE_INSERT_SQL,
+        SQLITE_ANSWERS_INSERT_SQL,
+    )
 
     connection = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
     for pragma in SQLITE_PRAGMAS:
         connection.execute(pragma)
-    answers_sql = (
-        f"INSERT INTO answers (response_id, {', '.join(ANSWER_COLUMNS)}, profile_id) "  # noqa: S608 - constant column names
-        f"VALUES ({', '.join('?' for _ in range(len(ANSWER_COLUMNS) + 2))})"
-    )
     today = dt.date.today().isoformat()
 
     def run(parameters: dict[str, Any]) -> None:
@@ -162,9 +162,9 @@ def _sqlite_transaction(url: str) -> Callable[[dict[str, Any]], None]:
             _RESPONSE_INSERT_SQL,
             {**parameters, "id": response, "channel": "api", "submitted_on": today, "requires_code": False},
         ).fetchall()
-        connection.execute(str(_INSERT_PROFILE), parameters)
+        connection.execute(PROFILE_INSERT_SQL, parameters)
         rows = zip(*(parameters[column] for column in ANSWER_COLUMNS), strict=True)
-        connection.executemany(answers_sql, [(response, *row, parameters["profile_id"]) for row in rows])
+        connection.executemany(SQLITE_ANSWERS_INSERT_SQL, [(response, *row, parameters["profile_id"]) for row in rows])
         connection.execute("COMMIT")
 
     return run
