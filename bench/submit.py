@@ -144,9 +144,9 @@ def _sqlite_transaction(url: str) -> Callable[[dict[str, Any]], None]:
     statements: BEGIN IMMEDIATE, the response, the profile, the answers (executemany), COMMIT."""
     from survey.db import SQLITE_PRAGMAS
     from survey.responses.services import (
-        _RESPONSE_INSERT_SQL,
         ANSWER_COLUMNS,
         PROFILE_INSERT_SQL,
+        RESPONSE_INSERT_SQL,
         SQLITE_ANSWERS_INSERT_SQL,
     )
 
@@ -159,7 +159,7 @@ def _sqlite_transaction(url: str) -> Callable[[dict[str, Any]], None]:
         response = uuid.uuid4().hex
         connection.execute("BEGIN IMMEDIATE")
         connection.execute(
-            _RESPONSE_INSERT_SQL,
+            RESPONSE_INSERT_SQL,
             {**parameters, "id": response, "channel": "api", "submitted_on": today, "requires_code": False},
         ).fetchall()
         connection.execute(PROFILE_INSERT_SQL, parameters)

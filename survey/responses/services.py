@@ -177,7 +177,7 @@ def store_response(
     # SQLite's driver takes the statements as written (no compiling or type processing per call:
     # 0.15 ms of CPU less per submission), so the values are given as SQLite stores them.
     parameters.update(id=response["id"].hex, submitted_on=response["submitted_on"].isoformat())
-    if connection.exec_driver_sql(_RESPONSE_INSERT_SQL, parameters).first() is None:
+    if connection.exec_driver_sql(RESPONSE_INSERT_SQL, parameters).first() is None:
         return False
     connection.exec_driver_sql(PROFILE_INSERT_SQL, parameters)
     if answers:
@@ -190,7 +190,7 @@ def store_response(
 
 # The response, if its questionnaire is (still) open with the same settings and no response holds
 # its submission_key yet. ``submitted_on`` is today, so the dates are checked as effective_status does.
-_RESPONSE_INSERT_SQL = """
+RESPONSE_INSERT_SQL = """
     INSERT INTO responses
         (id, questionnaire_id, version_id, language, channel, submitted_on, submission_key, payload_hash)
     SELECT :id, :questionnaire_id, :version_id, :language, :channel, :submitted_on, :submission_key, :payload_hash
@@ -216,7 +216,7 @@ SQLITE_ANSWERS_INSERT_SQL = (
 # One round trip: the profile and answers are inserted only if the response was (``r`` is empty otherwise).
 _STORE_POSTGRESQL = text(
     "WITH r AS ("  # noqa: S608 - constants only; every value is a bound parameter
-    + _RESPONSE_INSERT_SQL
+    + RESPONSE_INSERT_SQL
     + """), p AS (
         INSERT INTO answer_profiles (questionnaire_id, id, breakdowns)
         SELECT :questionnaire_id, :profile_id, CAST(:breakdowns AS json) FROM r

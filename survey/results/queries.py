@@ -22,8 +22,8 @@ from survey.db import db
 from survey.questionnaires.models import Option, Question, QuestionItem, Questionnaire, QuestionnaireVersion
 from survey.responses.models import Answer, AnswerProfile, Response
 
-ALL = "all"
-NOT_ANSWERED = None  # the group of respondents who skipped the breakdown question
+ALL = "all"  # the group of the counts without breakdown
+OVERALL = ""  # their key; a breakdown's counts are keyed by its question code
 
 
 @dataclass
@@ -50,9 +50,6 @@ def count_responses(questionnaire: Questionnaire) -> int:
         )
         or 0
     )
-
-
-OVERALL = ""  # the key of the counts without breakdown
 
 
 def aggregate(questionnaire: Questionnaire, breakdowns: Sequence[str] = ()) -> dict[str, Aggregate]:
