@@ -141,8 +141,9 @@ def _postgresql_transaction(url: str) -> Callable[[dict[str, Any]], None]:
 
 def _sqlite_transaction(url: str) -> Callable[[dict[str, Any]], None]:
     """The same transaction on SQLite, as raw ``sqlite3`` runs it with the app's settings and its own
-    statements: BEGIN IMMEDIATE, the response, the profile, the answers (executemany), COMMIT."""
-    from survey.db import SQLITE_PRAGMAS
+    statements: BEGIN IMMEDIATE, the response, the profile, the answers (executemany), COMMIT; and,
+    like the app, the checkpoints left to a thread of the process."""
+    from survey.db import SQLITE_CHECKPOINTS, SQLITE_PRAGMAS
     from survey.responses.services import (
         ANSWER_COLUMNS,
         PROFILE_INSERT_SQL,
@@ -150,7 +151,8 @@ def _sqlite_transaction(url: str) -> Callable[[dict[str, Any]], None]:
         SQLITE_ANSWERS_INSERT_SQL,
     )
 
-    connection = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    path = url.removeprefix("sqlite:///")
+    connection = sqlite3.connect(path, isolation_level=None)
     for pragma in SQLITE_PRAGMAS:
         connection.execute(pragma)
     today = dt.date.today().isoformat()
@@ -166,6 +168,7 @@ def _sqlite_transaction(url: str) -> Callable[[dict[str, Any]], None]:
         rows = zip(*(parameters[column] for column in ANSWER_COLUMNS), strict=True)
         connection.executemany(SQLITE_ANSWERS_INSERT_SQL, [(response, *row, parameters["profile_id"]) for row in rows])
         connection.execute("COMMIT")
+        SQLITE_CHECKPOINTS.request(path)
 
     return run
 

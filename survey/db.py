@@ -9,8 +9,14 @@ session; it refuses to run inside a unit of work.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import logging
 import os
+import sqlite3
+import threading
+import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -100,8 +106,8 @@ def sqlite_writers_queue(engine: Engine) -> Iterator[None]:
     transaction alone (nothing it waits for inside can wait for the lock), and the lock is released
     after the COMMIT. Other writers, and databases in memory, rely on SQLite's own wait as before.
     """
-    path = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not path or path == ":memory:" or path.startswith("file:"):
+    path = sqlite_file(engine)
+    if path is None:
         yield
         return
     descriptor = os.open(f"{path}-writers", os.O_RDWR | os.O_CREAT, 0o600)
@@ -110,6 +116,14 @@ def sqlite_writers_queue(engine: Engine) -> Iterator[None]:
         yield
     finally:
         os.close(descriptor)  # releases the lock
+
+
+def sqlite_file(engine: Engine) -> str | None:
+    """The path of the engine's SQLite database file; None for another database or one in memory."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path
 
 
 READ_ONLY = "survey_read_only"
@@ -133,12 +147,78 @@ def read_only_transaction() -> Iterator[None]:
         db.session.rollback()
 
 
+# A commit appends its pages to the write-ahead log; a checkpoint copies them into the database file
+# and syncs both files to disk. SQLite checkpoints inside the COMMIT that takes the log past
+# ``wal_autocheckpoint`` pages, so with the default (1,000) a submission waited, holding the writers'
+# turn, for a checkpoint every few dozen responses. The app's checkpoints are taken by
+# :data:`SQLITE_CHECKPOINTS` instead, on a thread of their own; the raised threshold is only a
+# backstop for a process that writes without it.
+SQLITE_AUTOCHECKPOINT_PAGES = 10_000
 SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=10000",
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
+    f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}",
 )
+
+log = logging.getLogger(__name__)
+
+
+class SqliteCheckpointer:
+    """Checkpoints SQLite files on a thread of this process, shortly after a commit asks for one.
+
+    A checkpoint is SQLite's own ``PRAGMA wal_checkpoint(PASSIVE)``: it copies what is committed
+    without waiting for, or holding up, readers and writers. Commits within ``delay`` seconds of the
+    first share one checkpoint. With ``synchronous=NORMAL`` a commit reaches the disk at the next
+    checkpoint, so a response is on disk within a fraction of a second even on a quiet survey
+    (with the default threshold, only once a thousand pages had gathered). One thread per process,
+    started by the first request; SQLite releases the GIL while it copies and syncs.
+    """
+
+    def __init__(self, delay: float = 0.2) -> None:
+        self.delay = delay
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # a thread does not survive a fork
+
+    def _reset(self) -> None:
+        self._wanted: set[str] = set()
+        self._condition = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self.last: dict[str, tuple[int, int, int]] = {}  # path: (busy, log pages, pages checkpointed)
+
+    def request(self, path: str) -> None:
+        """Checkpoint ``path`` soon (called as a transaction commits; cheap: no I/O)."""
+        with self._condition:
+            self._wanted.add(path)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer", daemon=True)
+                self._thread.start()
+            self._condition.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                self._condition.wait_for(lambda: self._wanted)
+            time.sleep(self.delay)  # let the commits of the next moment join this checkpoint
+            with self._condition:
+                paths, self._wanted = self._wanted, set()
+            for path in paths:
+                self.last[path] = self.checkpoint(path)
+
+    @staticmethod
+    def checkpoint(path: str) -> tuple[int, int, int]:
+        """One passive checkpoint of ``path``: (1 if it met a busy lock, log pages, pages copied)."""
+        try:  # mode=rw: a file removed meanwhile is not created again
+            uri = f"file:{urllib.parse.quote(path)}?mode=rw"
+            with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
+                return connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as error:  # the next commit asks again; the backstop threshold remains
+            log.warning("SQLite checkpoint of %s failed: %s", path, error)
+            return (1, -1, -1)
+
+
+SQLITE_CHECKPOINTS = SqliteCheckpointer()
 
 
 def tune_sqlite(engine: Engine) -> None:
@@ -164,3 +244,11 @@ def tune_sqlite(engine: Engine) -> None:
         # A read-only transaction (begin_read_only) takes no lock: WAL readers never block the writer.
         read_only = connection.get_execution_options().get(READ_ONLY)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    path = sqlite_file(engine)
+    if path is not None:
+
+        @event.listens_for(engine, "commit")
+        def _on_commit(connection):
+            if not connection.get_execution_options().get(READ_ONLY):
+                SQLITE_CHECKPOINTS.request(path)

@@ -186,3 +186,39 @@ def test_sqlite_submissions_wait_their_turn_on_the_writers_lock(real_app):
         os.close(descriptor)
     waiting.join(10)
     assert statuses == [201] and stored(real_app) == (2, 24)
+
+
+def test_sqlite_commits_are_checkpointed_by_a_thread_outside_the_writers_turn(real_app):
+    """A submission's COMMIT only appends to the write-ahead log; the checkpointer thread copies it
+    into the database file soon after, while another writer holds the writers' lock (it never queues
+    behind submissions, and they never wait for its disk syncs)."""
+    from survey.db import SQLITE_AUTOCHECKPOINT_PAGES, SQLITE_CHECKPOINTS
+
+    with real_app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("the write-ahead log is SQLite's")
+        path = db.engine.url.database
+        with db.engine.connect() as connection:  # the backstop: no checkpoint inside a submission's COMMIT
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == SQLITE_AUTOCHECKPOINT_PAGES
+    SQLITE_CHECKPOINTS.last.pop(path, None)
+    descriptor = os.open(f"{path}-writers", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        assert real_app.test_client().post(URL, json=submission(answers=dialogue_answers())).status_code == 201
+        fcntl.flock(descriptor, fcntl.LOCK_EX)  # the next writer's turn
+        for _ in range(100):
+            if path in SQLITE_CHECKPOINTS.last:
+                break
+            threading.Event().wait(0.05)
+    finally:
+        os.close(descriptor)
+    busy, log_pages, copied = SQLITE_CHECKPOINTS.last[path]
+    assert busy == 0 and log_pages > 0 and copied == log_pages  # every committed page is in the file
+    assert stored(real_app) == (1, 12)
+
+
+def test_a_failed_sqlite_checkpoint_is_logged_and_creates_no_file(tmp_path, caplog):
+    from survey.db import SqliteCheckpointer
+
+    missing = tmp_path / "gone.sqlite3"
+    assert SqliteCheckpointer.checkpoint(str(missing)) == (1, -1, -1)
+    assert not missing.exists() and "checkpoint" in caplog.text
