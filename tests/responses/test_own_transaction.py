@@ -222,3 +222,49 @@ def test_a_failed_sqlite_checkpoint_is_logged_and_creates_no_file(tmp_path, capl
     missing = tmp_path / "gone.sqlite3"
     assert SqliteCheckpointer.checkpoint(str(missing)) == (1, -1, -1)
     assert not missing.exists() and "checkpoint" in caplog.text
+
+
+def test_a_forked_worker_checkpoints_on_a_thread_of_its_own(tmp_path):
+    """gunicorn forks its workers; the parent's checkpointer thread does not exist in a child, so the
+    child starts its own (without that, a worker forked after a commit would never checkpoint)."""
+    import sqlite3
+
+    from survey.db import SQLITE_CHECKPOINTS
+
+    path = str(tmp_path / "forked.sqlite3")
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("CREATE TABLE t (x)")
+    connection.close()  # no SQLite connection may cross a fork
+    SQLITE_CHECKPOINTS.last.pop(path, None)
+    SQLITE_CHECKPOINTS.request(path)
+    for _ in range(100):  # the parent's thread has run (and is not inside a checkpoint at the fork)
+        if path in SQLITE_CHECKPOINTS.last:
+            break
+        threading.Event().wait(0.05)
+    pid = os.fork()
+    if pid == 0:  # the child: write, ask, and report by exit status whether a checkpoint came
+        status = 1
+        try:
+            connection = sqlite3.connect(path, isolation_level=None)
+            connection.execute("PRAGMA wal_autocheckpoint=0")
+            connection.execute("INSERT INTO t VALUES (1)")
+            SQLITE_CHECKPOINTS.last.pop(path, None)
+            SQLITE_CHECKPOINTS.request(path)
+            for _ in range(100):
+                if SQLITE_CHECKPOINTS.last.get(path, (1, 0, 0))[0] == 0:
+                    status = 0
+                    break
+                threading.Event().wait(0.05)
+        finally:
+            os._exit(status)
+    for _ in range(200):  # a child stuck on a lock its parent's thread held at the fork never ends
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        threading.Event().wait(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child never checkpointed (it hung)")
+    assert os.waitstatus_to_exitcode(status) == 0
