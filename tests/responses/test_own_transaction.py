@@ -216,12 +216,16 @@ def test_sqlite_commits_are_checkpointed_by_a_thread_outside_the_writers_turn(re
     assert stored(real_app) == (1, 12)
 
 
-def test_a_failed_sqlite_checkpoint_is_logged_and_creates_no_file(tmp_path, caplog):
+def test_a_failed_sqlite_checkpoint_is_logged_and_a_removed_file_is_not_made_again(tmp_path, caplog):
     from survey.db import SqliteCheckpointer
 
-    missing = tmp_path / "gone.sqlite3"
-    assert SqliteCheckpointer.checkpoint(str(missing)) == (1, -1, -1)
-    assert not missing.exists() and "checkpoint" in caplog.text
+    damaged = tmp_path / "damaged.sqlite3"
+    damaged.write_bytes(b"not a database, " * 512)
+    assert SqliteCheckpointer.checkpoint(str(damaged)) == (1, -1, -1)
+    assert "checkpoint" in caplog.text and damaged.read_bytes() == b"not a database, " * 512
+    removed = tmp_path / "removed.sqlite3"
+    assert SqliteCheckpointer.checkpoint(str(removed)) == (0, 0, 0)
+    assert not removed.exists()
 
 
 def test_a_forked_worker_checkpoints_on_a_thread_of_its_own(tmp_path):
