@@ -19,6 +19,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Connection, MetaData, event
@@ -124,6 +125,37 @@ def sqlite_file(engine: Engine) -> str | None:
     if not path or path == ":memory:" or path.startswith("file:"):
         return None
     return path
+
+
+def backup_sqlite(engine: Engine, target: Path) -> int:
+    """Copy the engine's SQLite database into the new file ``target`` while the app runs; the number
+    of responses in the copy.
+
+    SQLite's online backup reads one consistent snapshot, including the pages the write-ahead log
+    still holds (a copy of the database file alone can miss the latest responses), and as a WAL
+    reader it holds up no submission. The copy is one self-contained file (rollback journal),
+    readable only by its owner (mode 600), checked with ``PRAGMA quick_check``; it never replaces an
+    existing file (FileExistsError), and a failed copy is removed.
+    """
+    source_path = sqlite_file(engine)
+    if source_path is None:
+        raise ValueError("Only a SQLite database file can be copied this way.")
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    try:
+        uri = f"file:{urllib.parse.quote(source_path)}?mode=rw"
+        with (
+            contextlib.closing(sqlite3.connect(uri, uri=True)) as source,
+            contextlib.closing(sqlite3.connect(target, isolation_level=None)) as copy,
+        ):
+            source.backup(copy)
+            copy.execute("PRAGMA journal_mode=DELETE")
+            check = copy.execute("PRAGMA quick_check").fetchall()
+            if check != [("ok",)]:
+                raise sqlite3.DatabaseError(f"the copy failed its check: {check[:3]}")
+            return copy.execute("SELECT count(*) FROM responses").fetchone()[0]
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
 
 
 READ_ONLY = "survey_read_only"
