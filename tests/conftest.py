@@ -106,6 +106,20 @@ def base_app(database_url: str) -> Iterator[Flask]:
 
 
 @pytest.fixture
+def real_app(database_kind: str, tmp_path: Path) -> Iterator[Flask]:
+    """An app on a database of its own, outside the rolled-back transaction: what commits, commits
+    (a submission's own transaction, checkpoints, backups)."""
+    with fresh_database(database_kind, tmp_path) as url:
+        app = make_app(url)
+        migrate_and_seed(app)
+        try:
+            yield app
+        finally:
+            with app.app_context():
+                db.engine.dispose()
+
+
+@pytest.fixture
 def app(base_app: Flask) -> Iterator[Flask]:
     """The session's app, with everything a test writes rolled back afterwards."""
     with base_app.app_context():

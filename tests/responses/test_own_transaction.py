@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,21 +20,8 @@ from sqlalchemy import event, func, select, text
 from survey.db import core_transaction, db, read_only_transaction, unit_of_work
 from survey.responses.models import Answer, Response
 from survey.responses.services import submit_response
-from tests.conftest import fresh_database, make_app, migrate_and_seed
 from tests.factories import dialogue_answers, submission
 from tests.live import URL
-
-
-@pytest.fixture
-def real_app(database_kind: str, tmp_path) -> Iterator[Flask]:
-    with fresh_database(database_kind, tmp_path) as url:
-        app = make_app(url)
-        migrate_and_seed(app)
-        try:
-            yield app
-        finally:
-            with app.app_context():
-                db.engine.dispose()
 
 
 def stored(app: Flask) -> tuple[int, int]:
