@@ -13,6 +13,7 @@ from flask import Flask
 
 from survey.cli import backup_command
 from survey.db import db
+from tests.conftest import make_app
 from tests.factories import dialogue_answers, submission
 from tests.live import URL
 
@@ -40,8 +41,9 @@ def test_a_backup_holds_what_the_write_ahead_log_holds(real_app: Flask, database
         reader.execute("BEGIN")
         assert reader.execute("SELECT count(*) FROM responses").fetchone() == (0,)
         client = real_app.test_client()
-        for _ in range(3):
-            assert client.post(URL, json=submission(answers=dialogue_answers())).status_code == 201
+        sent = [submission(answers=dialogue_answers()) for _ in range(3)]
+        for body in sent:
+            assert client.post(URL, json=body).status_code == 201
         naive = tmp_path / "naive.sqlite3"
         shutil.copyfile(live, naive)  # the file alone, as a plain copy while the service runs takes it
         assert _counts(naive) in (None, (0, 0))  # no responses (or not even their table yet)
@@ -61,6 +63,16 @@ def test_a_backup_holds_what_the_write_ahead_log_holds(real_app: Flask, database
     again = real_app.test_cli_runner().invoke(backup_command, [str(target)])
     assert again.exit_code != 0 and "exists" in again.output
     assert target.read_bytes() == before  # never replaced
+
+    # Restoring, as the README says: the service stopped, its log files gone, the copy in place.
+    with real_app.app_context():
+        db.engine.dispose()
+    for leftover in (Path(f"{live}-wal"), Path(f"{live}-shm")):
+        leftover.unlink(missing_ok=True)
+    shutil.copyfile(target, live)
+    restored = make_app(f"sqlite:///{live}").test_client()
+    assert restored.post(URL, json=sent[0]).status_code == 200  # a resend is still recognised
+    assert restored.post(URL, json=submission(answers=dialogue_answers())).status_code == 201
 
 
 def test_a_backup_of_postgresql_points_to_pg_dump(real_app: Flask, database_kind: str, tmp_path: Path):
