@@ -116,7 +116,7 @@ def backup_command(path: Path) -> None:
     except FileExistsError:
         raise click.ClickException(f"{path} exists; a backup never replaces a file: name a new one.") from None
     except (OSError, sqlite3.Error) as error:
-        raise click.ClickException(f"The backup failed and was removed: {error}") from None
+        raise click.ClickException(f"The backup failed; no file was left at {path}: {error}") from None
     click.echo(f"backed up {responses} responses to {path}")
 
 
