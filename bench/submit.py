@@ -453,6 +453,12 @@ def _summarise(runs: list[dict]) -> dict[str, Any]:
     }
 
 
+def _ceiling(url: str, parameters: list[dict[str, Any]], plan: Plan) -> dict[str, Any]:
+    """The reference transaction from two client processes, ``plan.runs`` times: medians with min–max."""
+    runs = [ceiling_run(url, parameters, 2, plan.warmup if i == 0 else 0.5, plan.duration) for i in range(plan.runs)]
+    return {key: Summary.of([r[key] for r in runs]).as_dict() for key in ("rate", "p50_ms", "p99_ms")}
+
+
 def run(url: str, plan: Plan) -> dict[str, Any]:
     """The submission benchmark: the ceiling (2 clients), then the app at each worker count and concurrency."""
     templates = body_templates(BODIES)
@@ -465,15 +471,7 @@ def run(url: str, plan: Plan) -> dict[str, Any]:
         parameters = ceiling_parameters(url, templates)
         results["rows_per_response"] = statistics.fmean(len(p["question_id"]) for p in parameters)
         log(f"submit: ceiling, 2 clients, {plan.runs} × {plan.duration:.0f} s")
-        ceiling_runs = [
-            ceiling_run(url, parameters, 2, plan.warmup if i == 0 else 0.5, plan.duration) for i in range(plan.runs)
-        ]
-        results["ceiling"] = {
-            "rate": Summary.of([r["rate"] for r in ceiling_runs]).as_dict(),
-            "p50_ms": Summary.of([r["p50_ms"] for r in ceiling_runs]).as_dict(),
-            "p99_ms": Summary.of([r["p99_ms"] for r in ceiling_runs]).as_dict(),
-            "clients": 2,
-        }
+        results["ceiling"] = {**_ceiling(url, parameters, plan), "clients": 2}
         for workers in plan.workers:
             truncate(url)
             with Server(url, workers) as server:
@@ -499,10 +497,7 @@ def sqlite_run(bodies: Path, templates: list[str], plan: Plan) -> tuple[list[dic
         migrate_and_seed(url)
         parameters = ceiling_parameters(url, templates)
         log(f"submit: SQLite ceiling, 2 processes, {plan.runs} × {plan.duration:.0f} s")
-        ceiling_runs = [
-            ceiling_run(url, parameters, 2, plan.warmup if i == 0 else 0.5, plan.duration) for i in range(plan.runs)
-        ]
-        ceiling = {key: Summary.of([r[key] for r in ceiling_runs]).as_dict() for key in ("rate", "p50_ms", "p99_ms")}
+        ceiling = _ceiling(url, parameters, plan)
         for workers in plan.workers:
             with Server(url, workers) as server:
                 log(f"submit: SQLite, {workers} sync workers, 16 connections")

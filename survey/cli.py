@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 from survey.accounts.auth import user_by_email
 from survey.accounts.models import ROLES
 from survey.accounts.services import TOKEN_DAYS_DEFAULT, TOKEN_DAYS_MAX, create_token, create_user
-from survey.db import backup_sqlite, db, sqlite_file
+from survey.db import backup_sqlite, db
 from survey.errors import DefinitionInvalidError, QuestionnaireNotFoundError, UserExistsError, UserInvalidError
 from survey.exports.cli import export_command
 from survey.i18n import compile_catalogs, write_cyrillic_catalog
@@ -106,13 +106,13 @@ def snapshot_command(code: str, due: bool) -> None:
 def backup_command(path: Path) -> None:
     """Copy the embedded SQLite database into the new file PATH, complete and consistent, while the
     service runs (PostgreSQL: pg_dump, see docs/deployment.md)."""
-    if sqlite_file(db.engine) is None:
+    try:
+        responses = backup_sqlite(db.engine, path)
+    except ValueError:  # not a SQLite file
         raise click.ClickException(
             "This command copies a SQLite database file. Back up PostgreSQL with pg_dump -Fc "
             "(docs/deployment.md, section 6)."
-        )
-    try:
-        responses = backup_sqlite(db.engine, path)
+        ) from None
     except FileExistsError:
         raise click.ClickException(f"{path} exists; a backup never replaces a file: name a new one.") from None
     except (OSError, sqlite3.Error) as error:

@@ -127,6 +127,12 @@ def sqlite_file(engine: Engine) -> str | None:
     return path
 
 
+def _open_existing(path: str) -> contextlib.closing[sqlite3.Connection]:
+    """A raw connection to the SQLite file ``path``, closed after the block; ``mode=rw``: a file that
+    is not there (any more) is an error, never created empty."""
+    return contextlib.closing(sqlite3.connect(f"file:{urllib.parse.quote(path)}?mode=rw", uri=True))
+
+
 def backup_sqlite(engine: Engine, target: Path) -> int:
     """Copy the engine's SQLite database into the new file ``target`` while the app runs; the number
     of responses in the copy.
@@ -142,9 +148,8 @@ def backup_sqlite(engine: Engine, target: Path) -> int:
         raise ValueError("Only a SQLite database file can be copied this way.")
     os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     try:
-        uri = f"file:{urllib.parse.quote(source_path)}?mode=rw"
         with (
-            contextlib.closing(sqlite3.connect(uri, uri=True)) as source,
+            _open_existing(source_path) as source,
             contextlib.closing(sqlite3.connect(target, isolation_level=None)) as copy,
         ):
             source.backup(copy)
@@ -243,9 +248,8 @@ class SqliteCheckpointer:
         """One passive checkpoint of ``path``: (1 if it met a busy lock, log pages, pages copied)."""
         if not os.path.exists(path):  # removed since its commit (a test's temporary database)
             return (0, 0, 0)
-        try:  # mode=rw: a file removed meanwhile is not created again
-            uri = f"file:{urllib.parse.quote(path)}?mode=rw"
-            with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
+        try:
+            with _open_existing(path) as connection:
                 return connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as error:  # the next commit asks again; the backstop threshold remains
             log.warning("SQLite checkpoint of %s failed: %s", path, error)

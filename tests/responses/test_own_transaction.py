@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,6 +23,15 @@ from survey.responses.models import Answer, Response
 from survey.responses.services import submit_response
 from tests.factories import dialogue_answers, submission
 from tests.live import URL
+
+
+def _wait_until(condition: Callable[[], bool], seconds: float = 5) -> bool:
+    """Poll ``condition`` every 50 ms for up to ``seconds``; whether it came true."""
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return True
+        threading.Event().wait(0.05)
+    return condition()
 
 
 def stored(app: Flask) -> tuple[int, int]:
@@ -191,10 +201,7 @@ def test_sqlite_commits_are_checkpointed_by_a_thread_outside_the_writers_turn(re
     try:
         assert real_app.test_client().post(URL, json=submission(answers=dialogue_answers())).status_code == 201
         fcntl.flock(descriptor, fcntl.LOCK_EX)  # the next writer's turn
-        for _ in range(100):
-            if path in SQLITE_CHECKPOINTS.last:
-                break
-            threading.Event().wait(0.05)
+        _wait_until(lambda: path in SQLITE_CHECKPOINTS.last)
     finally:
         os.close(descriptor)
     busy, log_pages, copied = SQLITE_CHECKPOINTS.last[path]
@@ -228,10 +235,8 @@ def test_a_forked_worker_checkpoints_on_a_thread_of_its_own(tmp_path):
     connection.close()  # no SQLite connection may cross a fork
     SQLITE_CHECKPOINTS.last.pop(path, None)
     SQLITE_CHECKPOINTS.request(path)
-    for _ in range(100):  # the parent's thread has run (and is not inside a checkpoint at the fork)
-        if path in SQLITE_CHECKPOINTS.last:
-            break
-        threading.Event().wait(0.05)
+    # the parent's thread has run (and is not inside a checkpoint at the fork)
+    _wait_until(lambda: path in SQLITE_CHECKPOINTS.last)
     pid = os.fork()
     if pid == 0:  # the child: write, ask, and report by exit status whether a checkpoint came
         status = 1
@@ -241,11 +246,7 @@ def test_a_forked_worker_checkpoints_on_a_thread_of_its_own(tmp_path):
             connection.execute("INSERT INTO t VALUES (1)")
             SQLITE_CHECKPOINTS.last.pop(path, None)
             SQLITE_CHECKPOINTS.request(path)
-            for _ in range(100):
-                if SQLITE_CHECKPOINTS.last.get(path, (1, 0, 0))[0] == 0:
-                    status = 0
-                    break
-                threading.Event().wait(0.05)
+            status = 0 if _wait_until(lambda: SQLITE_CHECKPOINTS.last.get(path, (1, 0, 0))[0] == 0) else 1
         finally:
             os._exit(status)
     for _ in range(200):  # a child stuck on a lock its parent's thread held at the fork never ends
