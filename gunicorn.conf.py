@@ -9,6 +9,7 @@ import multiprocessing
 import os
 
 from survey.access_log import ACCESS_LOG_FORMAT
+from survey.server_close import close_finished_connection
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WORKERS", multiprocessing.cpu_count() + 1))
@@ -29,3 +30,7 @@ logger_class = "survey.access_log.AccessLogger"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# A sync worker takes its next client as soon as a response is sent, instead of waiting for the
+# client to close first, when the request was read whole (see survey/server_close.py).
+post_request = close_finished_connection
