@@ -92,7 +92,8 @@ def core_transaction(single_statement: bool = False) -> Iterator[Connection]:
         with bind.connect() as connection:
             yield connection.execution_options(isolation_level="AUTOCOMMIT")
     else:
-        with sqlite_writers_queue(bind), bind.begin() as connection:
+        # The pool check-out and check-in stay outside the writers' turn, which is the serial part.
+        with bind.connect() as connection, sqlite_writers_queue(bind), connection.begin():
             yield connection
 
 
