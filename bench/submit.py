@@ -488,8 +488,8 @@ def run(url: str, plan: Plan) -> dict[str, Any]:
 
 
 def sqlite_run(bodies: Path, templates: list[str], plan: Plan) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The embedded default: the same app and load on a fresh SQLite file (WAL), 2 and 3 workers at
-    16 connections; and its reference, SQLite's own rate for the same transaction from two processes
+    """The embedded default: the same app, load and grid of workers and connections on a fresh SQLite
+    file (WAL); and its reference, SQLite's own rate for the same transaction from two processes
     (raw ``sqlite3``, the app's settings and statements). Its target is absolute (1,000 responses/s)."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="survey-bench-sqlite-") as directory:
@@ -500,8 +500,9 @@ def sqlite_run(bodies: Path, templates: list[str], plan: Plan) -> tuple[list[dic
         ceiling = _ceiling(url, parameters, plan)
         for workers in plan.workers:
             with Server(url, workers) as server:
-                log(f"submit: SQLite, {workers} sync workers, 16 connections")
-                load_run(server, bodies, templates, 16, plan.warmup)
-                runs = [load_run(server, bodies, templates, 16, plan.duration) for _ in range(plan.runs)]
-                rows.append({"workers": workers, "connections": 16, **_summarise(runs)})
+                for connections in plan.connections:
+                    log(f"submit: SQLite, {workers} sync workers, {connections} connections")
+                    load_run(server, bodies, templates, connections, plan.warmup)
+                    runs = [load_run(server, bodies, templates, connections, plan.duration) for _ in range(plan.runs)]
+                    rows.append({"workers": workers, "connections": connections, **_summarise(runs)})
     return rows, ceiling
