@@ -5,7 +5,7 @@ too (up to two seconds), so that a client still sending a request body the app d
 clean close rather than a reset that can cut off the response. A sync worker serves nobody while it
 waits, and most of the time there is nothing to wait for: the request was read to its last byte, so
 no more data is coming. Then this hook closes the socket itself and the worker takes the next client
-a round trip sooner (on loopback under load +4–5 % SQLite submissions, issue 7; across a mobile
+a round trip sooner (on loopback under load +2–5 % SQLite submissions, issue 7; across a mobile
 network without a proxy in front, a round trip per request). Whenever part of the request is unread,
 or the client already sent more, it leaves the connection to gunicorn's lingering close.
 """

@@ -71,28 +71,23 @@ def prepare_database(url: str, **env: str) -> dict[str, str]:
 
 
 @contextmanager
-def gunicorn(environment: dict[str, str], workers: int = 3, threads: int = 8) -> Iterator[int]:
-    """A gunicorn master (``workers`` processes x ``threads``) on a free loopback port; yields the port."""
+def gunicorn(environment: dict[str, str], workers: int = 3, threads: int | None = 8) -> Iterator[int]:
+    """A gunicorn master (``workers`` processes x ``threads``) on a free loopback port; yields the port.
+
+    ``threads=None``: the project's own ``gunicorn.conf.py`` (sync workers, its access log and hooks).
+    """
     port = free_port()
+    if threads is None:
+        command = ["-c", "gunicorn.conf.py"]
+        environment = {**environment, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": str(workers)}
+    else:
+        command = ["--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads)]
+        command += ["--bind", f"127.0.0.1:{port}"]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            str(workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(threads),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "wsgi:app",
-        ],
+        [sys.executable, "-m", "gunicorn", *command, "--log-level", "warning", "wsgi:app"],
         cwd=ROOT,
         env=environment,
+        stdout=subprocess.DEVNULL,  # the access log
     )
     try:
         wait_healthy(port, process)

@@ -8,15 +8,13 @@ a socket that no process holds any more shows inode 0 in /proc/net/tcp.
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.live import ROOT, free_port, prepare_database, wait_healthy
+from tests.live import gunicorn, prepare_database
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's socket table")
 
@@ -24,22 +22,8 @@ pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="read
 @contextmanager
 def production_server(tmp_path: Path) -> Iterator[int]:
     """gunicorn with gunicorn.conf.py and one sync worker, so that a lingering worker would hold up the next client."""
-    port = free_port()
-    environment = prepare_database(f"sqlite:///{tmp_path}/survey.sqlite3")
-    environment.update(PORT=str(port), HOST="127.0.0.1", WORKERS="1", LOG_LEVEL="warning")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_healthy(port, process)
+    with gunicorn(prepare_database(f"sqlite:///{tmp_path}/survey.sqlite3"), workers=1, threads=None) as port:
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def exchange(port: int, request: bytes) -> tuple[socket.socket, bytes]:
