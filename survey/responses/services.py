@@ -18,12 +18,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import sqlite3
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import marshmallow as ma
 from sqlalchemy import Connection, Date, bindparam, select, text
+from sqlalchemy.exc import DBAPIError
 
 from survey.db import core_transaction, db
 from survey.errors import (
@@ -174,17 +176,28 @@ def store_response(
     if connection.dialect.name == "postgresql":
         parameters["answers"] = json.dumps(answers, ensure_ascii=False, allow_nan=False)
         return connection.execute(_STORE_POSTGRESQL, parameters).first() is not None
-    # SQLite's driver takes the statements as written (no compiling or type processing per call:
-    # 0.15 ms of CPU less per submission), so the values are given as SQLite stores them.
+    # SQLite: the driver's own cursor runs the statements as written, with the values as SQLite stores
+    # them. No compiling, type processing or result objects per call: 0.2 ms of CPU less per
+    # submission, most of it inside the writers' turn (issue 7). Its errors are raised as SQLAlchemy's,
+    # as any statement's would be (a failed disk answers 503), without the values.
     parameters.update(id=response["id"].hex, submitted_on=response["submitted_on"].isoformat())
-    if connection.exec_driver_sql(RESPONSE_INSERT_SQL, parameters).first() is None:
-        return False
-    connection.exec_driver_sql(PROFILE_INSERT_SQL, parameters)
-    if answers:
-        connection.exec_driver_sql(
-            SQLITE_ANSWERS_INSERT_SQL,
-            [(parameters["id"], *(row[c] for c in ANSWER_COLUMNS), profile[0]) for row in answers],
-        )
+    rows = [(parameters["id"], *(row[c] for c in ANSWER_COLUMNS), profile[0]) for row in answers]
+    cursor = connection.connection.cursor()
+    statement = RESPONSE_INSERT_SQL
+    try:
+        if cursor.execute(statement, parameters).fetchone() is None:
+            return False
+        statement = PROFILE_INSERT_SQL
+        cursor.execute(statement, parameters)
+        if rows:
+            statement = SQLITE_ANSWERS_INSERT_SQL
+            cursor.executemany(statement, rows)
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(
+            statement, None, error, sqlite3.Error, hide_parameters=True, dialect=connection.dialect
+        ) from error
+    finally:
+        cursor.close()
     return True
 
 

@@ -14,6 +14,7 @@ from survey.questionnaires.models import Option, Question, QuestionItem
 from survey.questionnaires.services import create_questionnaire, get_questionnaire, open_questionnaire
 from survey.responses.models import Answer, Response
 from tests.factories import all_types_definition, dialogue_answers, submission, valid_answers
+from tests.statements import executed_statements
 
 URL = "/api/v1/questionnaires/all_types/responses"
 
@@ -168,20 +169,10 @@ def test_a_replay_after_a_change_elsewhere_is_answered_as_the_questionnaire_now_
 
 def test_a_steady_stream_of_submissions_reads_nothing_before_its_insert(client, all_types):
     assert post(client, submission()).status_code == 201
-    statements: list[str] = []
-    engine = db.session.get_bind()
-    target = engine.engine if hasattr(engine, "engine") else engine
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(target, "before_cursor_execute", record)
-    try:
+    with executed_statements(db.session.get_bind()) as statements:
         assert post(client, submission()).status_code == 201
-    finally:
-        event.remove(target, "before_cursor_execute", record)
     writes = [s for s in statements if "INSERT INTO" in s.upper()]
-    assert writes and not [s for s in statements if s.lstrip().upper().startswith("SELECT")], statements
+    assert writes and not [s for s in statements if s.upper().startswith("SELECT")], statements
     if db.session.get_bind().dialect.name == "postgresql":
         assert len(writes) == 1  # the response and its answers in one statement
 
@@ -312,24 +303,39 @@ def test_bad_bodies_get_a_clear_4xx(client, all_types, data, content_type, statu
 
 
 def test_a_failure_after_answer_rows_were_written_leaves_no_trace(client, all_types):
-    engine = db.session.get_bind()
+    bind = db.session.get_bind()
     fired = []
 
     def fail_after_answers(conn, cursor, statement, parameters, context, executemany):
-        if "INSERT INTO ANSWERS" in statement.upper() and not fired:  # alone, or in one statement
+        if "INSERT INTO ANSWERS" in statement.upper() and not fired:  # in the one statement
             fired.append(statement)
             raise OperationalError(statement, parameters, RuntimeError("injected failure"))
 
-    target = engine.engine if hasattr(engine, "engine") else engine
-    event.listen(target, "after_cursor_execute", fail_after_answers)
+    def fail_once() -> None:  # SQLite: called by a trigger after the first answer row is written
+        if not fired:
+            fired.append("answers")
+            raise RuntimeError("injected failure")
+
+    target = bind.engine
+    if target.dialect.name == "sqlite":  # its answers are written on the driver's own cursor
+        bind.connection.dbapi_connection.create_function("fail_once", 0, fail_once)
+        bind.exec_driver_sql(
+            "CREATE TEMP TRIGGER fail_after_answer AFTER INSERT ON answers BEGIN SELECT fail_once(); END"
+        )
+    else:
+        event.listen(target, "after_cursor_execute", fail_after_answers)
     try:
         body = submission()
         response = post(client, body)
     finally:
-        event.remove(target, "after_cursor_execute", fail_after_answers)
+        if target.dialect.name == "sqlite":
+            bind.exec_driver_sql("DROP TRIGGER temp.fail_after_answer")
+        else:
+            event.remove(target, "after_cursor_execute", fail_after_answers)
     assert fired, "the failure was not injected"
     assert response.status_code == 503
     assert response.headers["Retry-After"]
+    assert "injected" not in response.get_data(as_text=True)
     assert stored() == (0, 0)
     retry = post(client, body)
     assert retry.status_code == 201
