@@ -20,10 +20,12 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Connection, MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase
 
 # Named constraints, so that migrations (and SQLite batch mode) can address them by name.
@@ -95,6 +97,23 @@ def core_transaction(single_statement: bool = False) -> Iterator[Connection]:
         # The pool check-out and check-in stay outside the writers' turn, which is the serial part.
         with bind.connect() as connection, sqlite_writers_queue(bind), connection.begin():
             yield connection
+
+
+@contextmanager
+def driver_cursor(connection: Connection) -> Iterator[Any]:
+    """A cursor of the connection's own driver, closed after the block: statements run as written,
+    without SQLAlchemy's per-statement work (issue 7). The driver's errors are raised as SQLAlchemy's,
+    without the parameters, as any statement's would be (so a failed disk still answers 503)."""
+    driver_error = connection.dialect.loaded_dbapi.Error
+    cursor = connection.connection.cursor()
+    try:
+        yield cursor
+    except driver_error as error:
+        raise DBAPIError.instance(
+            None, None, error, driver_error, hide_parameters=True, dialect=connection.dialect
+        ) from error
+    finally:
+        cursor.close()
 
 
 @contextmanager
