@@ -189,6 +189,31 @@ def test_sqlite_submissions_wait_their_turn_on_the_writers_lock(real_app):
     assert statuses == [201] and stored(real_app) == (2, 24)
 
 
+def test_a_sqlite_write_lock_held_too_long_elsewhere_answers_503_and_stores_nothing(real_app):
+    """Another program holds SQLite's write lock past the busy timeout: BEGIN IMMEDIATE gives up, and
+    the respondent is told to retry (503, Retry-After), not shown a server error."""
+    with real_app.app_context():
+        engine = db.engine
+        if engine.dialect.name != "sqlite":
+            pytest.skip("the write lock is SQLite's")
+        engine.dispose()  # new connections wait 0.2 s for a lock instead of 10 s
+
+        @event.listens_for(engine, "connect")
+        def _short_wait(dbapi_connection, _record):
+            dbapi_connection.execute("PRAGMA busy_timeout=200")
+
+    holder = sqlite3.connect(engine.url.database, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        answer = real_app.test_client().post(URL, json=submission(answers=dialogue_answers()))
+        holder.execute("ROLLBACK")
+    finally:
+        holder.close()
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+    assert answer.json["code"] == "service_unavailable"
+    assert stored(real_app) == (0, 0)
+
+
 def test_sqlite_commits_are_checkpointed_by_a_thread_outside_the_writers_turn(real_app):
     """A submission's COMMIT only appends to the write-ahead log; the checkpointer thread copies it
     into the database file soon after, while another writer holds the writers' lock (it never queues
