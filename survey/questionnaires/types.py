@@ -306,6 +306,12 @@ def _scale_specs(scale: dict[str, Any]) -> list[OptionSpec]:
     ]
 
 
+def _scale_codes(scale: dict[str, Any]) -> set[str]:
+    """The codes a scale accepts (its points and non-substantive codes), read without building specs:
+    every likert and matrix answer is checked against them (issue 7)."""
+    return {o["code"] for o in scale["points"]} | {o["code"] for o in scale.get("non_substantive", ())}
+
+
 class LikertQuestionSchema(QuestionSchema):
     scale = fields.Nested(ScaleSchema, required=True)
 
@@ -325,7 +331,7 @@ class Likert(QuestionType):
         return _scale_specs(question["scale"])
 
     def condition_codes(self, question: dict[str, Any]) -> set[str]:
-        return {o.code for o in self.options(question)}
+        return _scale_codes(question["scale"])
 
     def validate(self, question: dict[str, Any], value: Any) -> str:
         return _choose(self.condition_codes(question), value)
@@ -377,7 +383,7 @@ class Matrix(QuestionType):
         if not isinstance(value, dict):
             raise AnswerError([_("Must be an object of row codes and answers.")])
         rows = self.items(question)
-        points = {o.code for o in self.options(question)}
+        points = _scale_codes(question["scale"])
         errors: dict[str, list[str]] = {}
         for row, point in value.items():
             if row not in rows:
