@@ -29,7 +29,17 @@ from typing import Any
 import psycopg
 
 from bench import datagen, report, submit
-from bench.common import ROOT, SERVER_URL, CpuMonitor, bench_database, log, migrate_and_seed, phase, run_child
+from bench.common import (
+    ROOT,
+    SERVER_URL,
+    CpuMonitor,
+    bench_database,
+    log,
+    machine_speed,
+    migrate_and_seed,
+    phase,
+    run_child,
+)
 
 FULL_SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (10_000,)
@@ -124,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "mode": "quick" if quick else "full",
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": machine(),
+        "machine_speed": {"start": machine_speed()},
         "budget": budget,
         "sizes": list(sizes),
         "phases": {},
@@ -206,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             log("dropping the database")
     finally:
         monitor.stop()
+        data["machine_speed"]["end"] = machine_speed()
         save()
     log(f"report: {output} ({data['seconds'] / 60:.1f} min)")
     print(report.summary(data))

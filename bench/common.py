@@ -204,6 +204,38 @@ def backend_pids(url: str) -> list[int]:
     return [row[0] for row in rows]
 
 
+def machine_speed() -> dict[str, float]:
+    """How fast this machine runs Python at the moment, in nanoseconds per step (medians of five):
+    ``loop``, a loop on local variables (the processor alone), and ``memory``, reads at random
+    places of a 4M-element list (mostly cache misses, as an app's many objects cause). Machines of
+    one kind, and one machine from hour to hour, have differed by 2× and more in app throughput
+    with the same ``loop``, which is why both are reported."""
+    import random
+
+    def median_ns(run: Any) -> float:
+        timings = []
+        for _ in range(5):
+            started = time.perf_counter()
+            run()
+            timings.append((time.perf_counter() - started) * 1e3)  # ms per million steps = ns per step
+        return statistics.median(timings)
+
+    def loop() -> None:
+        total = 0
+        for step in range(1_000_000):
+            total += step
+
+    values = list(range(4_000_000))
+    places = [random.randrange(len(values)) for _ in range(1_000_000)]  # noqa: S311 - not for security
+
+    def memory() -> None:
+        total = 0
+        for place in places:
+            total += values[place]
+
+    return {"loop": median_ns(loop), "memory": median_ns(memory)}
+
+
 @dataclass
 class CpuMonitor:
     """Samples, every ``interval`` seconds, the CPU used by processes that are not this run's.

@@ -331,6 +331,20 @@ def noise_section(data: dict[str, Any]) -> list[str]:
         f"{100 * statistics.median(spreads or [0]):.0f} %, largest {100 * max(spreads or [0]):.0f} %.",
         "",
     ]
+    speed = data.get("machine_speed") or {}
+    if speed:
+        moments = " and at the end ".join(
+            f"{speed[moment]['loop']:.0f} ns per step of a plain loop, {speed[moment]['memory']:.0f} ns per "
+            "read at a random place of a large list"
+            for moment in ("start", "end")
+            if moment in speed
+        )
+        lines += [
+            f"Machine speed (lower is faster), at the start of the run {moments}. The app's absolute "
+            "figures move with the machine; its ratios to references measured "
+            "in the same run much less.",
+            "",
+        ]
     return lines
 
 
