@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import secrets
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,11 +209,10 @@ def machine_speed() -> dict[str, float]:
     """How fast this machine runs Python at the moment, in nanoseconds per step (medians of five):
     ``loop``, a loop on local variables (the processor alone), and ``memory``, reads at random
     places of a 4M-element list (mostly cache misses, as an app's many objects cause). Machines of
-    one kind, and one machine from hour to hour, have differed by 2× and more in app throughput
-    with the same ``loop``, which is why both are reported."""
-    import random
+    one kind, and one machine from hour to hour, have run this app at speeds 2× apart; the two
+    probes let later runs be compared by something other than the clock."""
 
-    def median_ns(run: Any) -> float:
+    def median_ns(run: Callable[[], None]) -> float:
         timings = []
         for _ in range(5):
             started = time.perf_counter()
