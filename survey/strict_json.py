@@ -55,6 +55,8 @@ _BRACKETS = re.compile(r"[\[\]{}]")
 
 def _depth_before_parsing(text: str, limit: int) -> None:
     """Reject nesting deeper than ``limit`` in linear time, before the recursive parser runs."""
+    if text.count("[") + text.count("{") <= limit:
+        return  # no deeper than its opening brackets: a typical submission has a handful (issue 7)
     depth = 0
     for bracket in _BRACKETS.findall(_STRING.sub("", text)):
         if bracket in "[{":
