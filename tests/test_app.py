@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 
 from survey import create_app
+from survey.api import SurveyBlueprint
 from survey.config import normalise_database_url
 
 
@@ -114,3 +115,18 @@ def test_openapi_document_describes_the_public_api(client):
     assert {"201", "200", "409", "422"} <= set(submit["responses"])
     body = submit["requestBody"]["content"]["application/json"]["schema"]
     assert body["$ref"].endswith("/Submission")
+
+
+def test_alternative_responses_are_documented_without_wrapping_the_view():
+    """SurveyBlueprint.alt_response adds documentation only: the view itself serves the request."""
+    blueprint = SurveyBlueprint("documented", __name__)
+
+    def view() -> str:
+        return "served"
+
+    documented = blueprint.alt_response(404, description="No such thing")(
+        blueprint.alt_response(409, description="Conflict")(view)
+    )
+    assert documented is view
+    responses = view._apidoc["response"]["responses"]
+    assert [doc["description"] for doc in responses[404] + responses[409]] == ["No such thing", "Conflict"]
