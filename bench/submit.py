@@ -122,7 +122,7 @@ def ceiling_parameters(url: str, templates: list[str]) -> list[dict[str, Any]]:
                     "language": body["language"],
                     "payload_hash": hashlib.sha256(payload.encode()).hexdigest(),
                     "profile_id": profile_id,
-                    "breakdowns": canonical_json(breakdowns),
+                    "breakdowns": breakdowns,
                     **{column: [row[column] for row in rows] for column in ANSWER_COLUMNS},
                 }
             )

@@ -22,12 +22,17 @@ from typing import Any
 from survey.questionnaires.definition import canonical_json
 
 
-def profile_of(breakdown_codes: tuple[str, ...], answers: dict[str, Any]) -> tuple[int, dict[str, str]]:
-    """The profile id and breakdowns of validated ``answers`` (code -> value) for these breakdown questions."""
-    breakdowns = {code: answers[code] for code in breakdown_codes if isinstance(answers.get(code), str)}
-    return profile_id(breakdowns), breakdowns
+def profile_of(breakdown_codes: tuple[str, ...], answers: dict[str, Any]) -> tuple[int, str]:
+    """The profile id and canonical JSON (as stored) of validated ``answers`` (code -> value) for these
+    breakdown questions."""
+    breakdowns = canonical_json({code: answers[code] for code in breakdown_codes if isinstance(answers.get(code), str)})
+    return _id_of(breakdowns), breakdowns
 
 
 def profile_id(breakdowns: dict[str, str]) -> int:
-    digest = hashlib.sha256(canonical_json(breakdowns).encode("utf-8")).digest()
+    return _id_of(canonical_json(breakdowns))
+
+
+def _id_of(canonical: str) -> int:
+    digest = hashlib.sha256(canonical.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big", signed=True)

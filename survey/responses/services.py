@@ -155,7 +155,7 @@ def store_response(
     connection: Connection,
     response: dict[str, Any],
     answers: list[dict[str, Any]],
-    profile: tuple[int, dict[str, str]],
+    profile: tuple[int, str],
     target: SubmissionTarget,
 ) -> bool:
     """Insert the response, its answer profile (if new) and its answers; True when stored.
@@ -170,7 +170,7 @@ def store_response(
         **response,
         "requires_code": target.requires_code,
         "profile_id": profile[0],
-        "breakdowns": canonical_json(profile[1]),
+        "breakdowns": profile[1],
     }
     if connection.dialect.name == "postgresql":
         parameters["answers"] = json.dumps(answers, ensure_ascii=False, allow_nan=False)
