@@ -67,21 +67,26 @@ def _depth_before_parsing(text: str, limit: int) -> None:
             depth -= 1
 
 
+# One decoder for every body: ``json.loads`` with hooks would build one per call (issue 7).
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates,
+    parse_constant=_no_constants,
+    parse_float=_finite_float,
+    parse_int=_bounded_int,
+)
+
+
 def loads_strict(data: str | bytes, max_depth: int = 20) -> Any:
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8")
         except UnicodeDecodeError as error:
             raise StrictJSONError("The body is not valid UTF-8.") from error
+    if data.startswith("\ufeff"):
+        raise StrictJSONError("The body starts with a byte order mark (BOM); JSON is sent without one.")
     _depth_before_parsing(data, max_depth)
     try:
-        return json.loads(
-            data,
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_no_constants,
-            parse_float=_finite_float,
-            parse_int=_bounded_int,
-        )
+        return _DECODER.decode(data)
     except json.JSONDecodeError as error:
         raise StrictJSONError(f"Invalid JSON: {error.msg} at position {error.pos}.") from error
 

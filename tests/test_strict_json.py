@@ -55,3 +55,27 @@ def test_brackets_in_an_unfinished_string_are_not_structure(text):
 def test_a_deep_document_is_refused_before_parsing():
     with pytest.raises(StrictJSONError, match="nested deeper than 4"):
         loads_strict("[" * 100_000, LIMIT)  # the recursive parser would raise RecursionError
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ('{"a": 1, "a": 2}', "Duplicate key 'a'"),
+        ("[NaN]", "NaN is not a valid JSON number"),
+        ("[1e999]", "Number out of range"),
+        ("[" + "9" * 20 + "]", "Integer out of range"),
+        ("\ufeff{}".encode(), "byte order mark"),
+        (b"\xff{}", "not valid UTF-8"),
+        ('{"a": 1} {"b": 2}', "Invalid JSON: Extra data at position 9"),
+    ],
+)
+def test_what_python_json_would_accept_is_refused_with_its_reason(body, reason):
+    with pytest.raises(StrictJSONError, match=reason):
+        loads_strict(body, LIMIT)
+
+
+def test_the_shared_decoder_keeps_nothing_between_documents():
+    assert loads_strict('{"a": [1, 2.5, "x"]}', LIMIT) == {"a": [1, 2.5, "x"]}
+    with pytest.raises(StrictJSONError, match="Duplicate key"):
+        loads_strict('{"a": 1, "a": 1}', LIMIT)
+    assert loads_strict('{"a": 1}', LIMIT) == {"a": 1}
