@@ -6,8 +6,7 @@ import datetime as dt
 import uuid
 
 import pytest
-from sqlalchemy import event, func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import func, select, text
 
 from survey.db import db, unit_of_work
 from survey.questionnaires.models import Option, Question, QuestionItem
@@ -303,35 +302,44 @@ def test_bad_bodies_get_a_clear_4xx(client, all_types, data, content_type, statu
 
 
 def test_a_failure_after_answer_rows_were_written_leaves_no_trace(client, all_types):
+    """The database fails once the first answer row is written (both databases run the answers on the
+    driver's own cursor, so the failure is injected in the database itself)."""
     bind = db.session.get_bind()
     fired = []
-
-    def fail_after_answers(conn, cursor, statement, parameters, context, executemany):
-        if "INSERT INTO ANSWERS" in statement.upper() and not fired:  # in the one statement
-            fired.append(statement)
-            raise OperationalError(statement, parameters, RuntimeError("injected failure"))
 
     def fail_once() -> None:  # SQLite: called by a trigger after the first answer row is written
         if not fired:
             fired.append("answers")
             raise RuntimeError("injected failure")
 
-    target = bind.engine
-    if target.dialect.name == "sqlite":  # its answers are written on the driver's own cursor
+    sqlite = bind.engine.dialect.name == "sqlite"
+    if sqlite:
         bind.connection.dbapi_connection.create_function("fail_once", 0, fail_once)
         bind.exec_driver_sql(
             "CREATE TEMP TRIGGER fail_after_answer AFTER INSERT ON answers BEGIN SELECT fail_once(); END"
         )
-    else:
-        event.listen(target, "after_cursor_execute", fail_after_answers)
+    else:  # PostgreSQL: the disk fills up; a sequence, which no rollback resets, tells that it fired
+        bind.exec_driver_sql("CREATE TEMP SEQUENCE injected_failures")
+        bind.exec_driver_sql(
+            "CREATE FUNCTION fail_after_answer() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "PERFORM nextval('injected_failures'); "
+            "RAISE EXCEPTION 'injected failure' USING ERRCODE = 'disk_full'; END $$"
+        )
+        bind.exec_driver_sql(
+            "CREATE TRIGGER fail_after_answer AFTER INSERT ON answers FOR EACH ROW EXECUTE FUNCTION fail_after_answer()"
+        )
     try:
         body = submission()
         response = post(client, body)
     finally:
-        if target.dialect.name == "sqlite":
+        if sqlite:
             bind.exec_driver_sql("DROP TRIGGER temp.fail_after_answer")
         else:
-            event.remove(target, "after_cursor_execute", fail_after_answers)
+            if bind.exec_driver_sql("SELECT is_called FROM injected_failures").scalar():
+                fired.append("answers")
+            bind.exec_driver_sql("DROP TRIGGER fail_after_answer ON answers")
+            bind.exec_driver_sql("DROP FUNCTION fail_after_answer()")
+            bind.exec_driver_sql("DROP SEQUENCE injected_failures")
     assert fired, "the failure was not injected"
     assert response.status_code == 503
     assert response.headers["Retry-After"]
