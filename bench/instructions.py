@@ -1,8 +1,9 @@
 """The app's own work per submission in instructions: a yardstick for small changes on a noisy machine.
 
-``python -m bench.instructions [--submissions 200]`` prints how many machine instructions one valid
-op-ed submission costs the app at this checkout: the request through the WSGI app (Flask, validation,
-SQLite's transaction on a fresh file in WAL mode), without gunicorn or a network. It runs the app
+``python -m bench.instructions [--submissions 200] [--postgresql]`` prints how many machine
+instructions one valid op-ed submission costs the app at this checkout: the request through the WSGI
+app (Flask, validation, SQLite's transaction on a fresh file in WAL mode; or the one statement on a
+PostgreSQL database of its own, whose server's work is not counted), without gunicorn or a network. It runs the app
 under valgrind's callgrind, which counts instructions whatever else the machine is doing: the same
 code gives the same count to within about 0.5 %, where throughput on a shared machine moved by ±20 %
 from one 8-second run to the next. For a before/after comparison, run it in both checkouts.
@@ -17,6 +18,7 @@ some 40 times slower, they would come every few submissions. Needs valgrind (Deb
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -28,7 +30,7 @@ from pathlib import Path
 from werkzeug.test import EnvironBuilder
 
 from bench.bodies import body_templates, with_fresh_id
-from bench.common import ROOT, app_environment, migrate_and_seed
+from bench.common import ROOT, app_environment, bench_database, migrate_and_seed, sqlalchemy_url
 from bench.submit import BODIES, PATH
 
 WARM_UP = 100  # submissions before counting: caches filled, statements prepared
@@ -80,11 +82,18 @@ def child(submissions: int) -> None:
         raise SystemExit(f"{len(refused)} submissions were not stored: {refused[:3]}")
 
 
-def measure(submissions: int) -> float:
-    """Instructions per submission of the app at this checkout."""
-    with tempfile.TemporaryDirectory(prefix="survey-bench-instructions-") as directory:
-        url = f"sqlite:///{directory}/survey.sqlite3"
-        migrate_and_seed(url)
+def measure(submissions: int, postgresql: bool = False) -> float:
+    """Instructions per submission of the app at this checkout (on SQLite, or on a PostgreSQL database
+    of its own, whose server's work is not counted)."""
+    with contextlib.ExitStack() as stack:
+        directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="survey-bench-instructions-"))
+        if postgresql:
+            server_url = stack.enter_context(bench_database())
+            migrate_and_seed(server_url)
+            url = sqlalchemy_url(server_url)
+        else:
+            url = f"sqlite:///{directory}/survey.sqlite3"
+            migrate_and_seed(url)
         out = Path(directory) / "callgrind"
         subprocess.run(  # noqa: S603
             [
@@ -116,13 +125,18 @@ def measure(submissions: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__.split("\n\n")[0])
     parser.add_argument("--submissions", type=int, default=200, help="submissions counted (after 100 of warm-up)")
+    parser.add_argument(
+        "--postgresql", action="store_true", help="on a PostgreSQL database of its own (BENCH_DATABASE_URL's server)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(args.submissions)
         return 0
-    per_submission = measure(args.submissions)
-    print(f"{per_submission / 1e6:.3f}M instructions per submission ({args.submissions} counted, at {ROOT})")
+    per_submission = measure(args.submissions, args.postgresql)
+    database = "PostgreSQL" if args.postgresql else "SQLite"
+    counted = f"{args.submissions} counted, at {ROOT}"
+    print(f"{per_submission / 1e6:.3f}M instructions per submission on {database} ({counted})")
     return 0
 
 
