@@ -3,16 +3,19 @@
 ``python -m bench.instructions [--submissions 200] [--postgresql]`` prints how many machine
 instructions one valid op-ed submission costs the app at this checkout: the request through the WSGI
 app (Flask, validation, SQLite's transaction on a fresh file in WAL mode; or the one statement on a
-PostgreSQL database of its own, whose server's work is not counted), without gunicorn or a network. It runs the app
-under valgrind's callgrind, which counts instructions whatever else the machine is doing: the same
-code gives the same count to within about 0.5 %, where throughput on a shared machine moved by ±20 %
-from one 8-second run to the next. For a before/after comparison, run it in both checkouts.
+PostgreSQL database of its own, whose server's work is not counted), without gunicorn or a network.
+It runs the app under valgrind's callgrind, which counts instructions whatever else the machine is
+doing: the same code gives the same count to within about 0.5 %, where throughput on a shared machine
+moved by ±20 % from one 8-second run to the next. For a before/after comparison, run it in both
+checkouts.
 
 It is not a benchmark of record (those are ratios to a reference in the same run, ``make bench``):
 callgrind sees user-space instructions only, not the kernel's work (SQLite's writes to its log),
-memory stalls or waits. Checkpoints are left out: the app takes them on a thread every 0.2 s of real
-time, about one per few hundred submissions at full load, but under callgrind, which runs the app
-some 40 times slower, they would come every few submissions. Needs valgrind (Debian's package).
+memory stalls or waits; and under gunicorn, on a shared machine, the stalls on memory gone cold
+between requests can cost as much again as the instructions (``bench/RESULTS.md``, section 1e).
+Checkpoints are left out: the app takes them on a thread every 0.2 s of real time, about one per few
+hundred submissions at full load, but under callgrind, which runs the app some 40 times slower, they
+would come every few submissions. Needs valgrind (Debian's package).
 """
 
 from __future__ import annotations
