@@ -117,7 +117,7 @@ def backup_command(path: Path) -> None:
         raise click.ClickException(f"{path} exists; a backup never replaces a file: name a new one.") from None
     except (OSError, sqlite3.Error) as error:
         raise click.ClickException(f"The backup failed; no file was left at {path}: {error}") from None
-    click.echo(f"backed up {responses} responses to {path}")
+    click.echo(f"backed up {responses} response{'' if responses == 1 else 's'} to {path}")
 
 
 @survey_cli.command("compile-translations")

@@ -82,3 +82,12 @@ def test_a_backup_of_postgresql_points_to_pg_dump(real_app: Flask, database_kind
     result = real_app.test_cli_runner().invoke(backup_command, [str(target)])
     assert result.exit_code != 0 and "pg_dump" in result.output
     assert not target.exists()
+
+
+def test_a_backup_of_one_response_says_so_in_the_singular(real_app: Flask, database_kind: str, tmp_path: Path):
+    if database_kind != "sqlite":
+        pytest.skip("a SQLite file's backup")
+    assert real_app.test_client().post(URL, json=submission(answers=dialogue_answers())).status_code == 201
+    result = real_app.test_cli_runner().invoke(backup_command, [str(tmp_path / "one.sqlite3")])
+    assert result.exit_code == 0, result.output
+    assert f"backed up 1 response to {tmp_path / 'one.sqlite3'}" in result.output
