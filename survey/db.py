@@ -103,14 +103,23 @@ def core_transaction(single_statement: bool = False) -> Iterator[Connection]:
 def driver_cursor(connection: Connection) -> Iterator[Any]:
     """A cursor of the connection's own driver, closed after the block: statements run as written,
     without SQLAlchemy's per-statement work (issue 7). The driver's errors are raised as SQLAlchemy's,
-    without the parameters, as any statement's would be (so a failed disk still answers 503)."""
-    driver_error = connection.dialect.loaded_dbapi.Error
+    without the parameters, as any statement's would be (so a failed disk still answers 503). A lost
+    connection is handled as SQLAlchemy handles it: this connection is discarded, and so is every
+    connection waiting in the pool (they predate the loss), so that the next request connects anew.
+    """
+    dialect = connection.dialect
+    driver_error = dialect.loaded_dbapi.Error
+    driver_connection = connection.connection.dbapi_connection
     cursor = connection.connection.cursor()
     try:
         yield cursor
     except driver_error as error:
+        lost = dialect.is_disconnect(error, driver_connection, cursor)
+        if lost and not connection.invalidated:
+            connection.engine.dispose()  # the pool's idle connections; this one is still checked out
+            connection.invalidate(error)
         raise DBAPIError.instance(
-            None, None, error, driver_error, hide_parameters=True, dialect=connection.dialect
+            None, None, error, driver_error, hide_parameters=True, dialect=dialect, connection_invalidated=lost
         ) from error
     finally:
         cursor.close()

@@ -17,11 +17,13 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, func, select, text
+from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy.pool import NullPool
 
 from survey.db import core_transaction, db, read_only_transaction, unit_of_work
 from survey.responses.models import Answer, Response
 from survey.responses.services import submit_response
+from tests.conftest import make_app
 from tests.factories import dialogue_answers, submission
 from tests.live import URL
 from tests.statements import executed_statements
@@ -287,3 +289,37 @@ def test_a_forked_worker_checkpoints_on_a_thread_of_its_own(tmp_path):
         os.waitpid(pid, 0)
         pytest.fail("the forked child never checkpointed (it hung)")
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_lost_database_connection_renews_the_whole_pool_at_once(real_app):
+    """A submission that meets a dead connection (PostgreSQL restarted, say) answers 503, and the next
+    one gets a new connection, not another dead one from the pool (promise R6; config's DB_POOL_*)."""
+    url = real_app.config["SQLALCHEMY_DATABASE_URI"]
+    if url.startswith("sqlite"):
+        pytest.skip("a lost connection is PostgreSQL's (SQLite's connections are files)")
+    app = make_app(url, DB_POOL_PRE_PING=False)  # production's default: no round trip per request
+    client = app.test_client()
+    try:
+        assert client.post(URL, json=submission(answers=dialogue_answers())).status_code == 201
+        with app.app_context():
+            engine = db.engine
+            idle = [engine.connect() for _ in range(3)]  # three connections waiting in the pool
+            for connection in idle:
+                connection.close()
+        admin = create_engine(url, poolclass=NullPool)
+        with admin.connect() as connection:  # then every connection of the app dies
+            killed = connection.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        assert killed >= 3  # and any the fixture holds
+        lost = client.post(URL, json=submission(answers=dialogue_answers()))
+        assert lost.status_code == 503 and lost.headers["Retry-After"]
+        statuses = [client.post(URL, json=submission(answers=dialogue_answers())).status_code for _ in range(3)]
+        assert statuses == [201] * 3
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+    assert stored(real_app) == (4, 48)
