@@ -323,7 +323,9 @@ class LikertQuestionSchema(QuestionSchema):
 
 
 @register
-class Likert(QuestionType):
+class Likert(SingleChoice):
+    """One point of a scale: answered, checked and stored as a single choice among the scale's codes."""
+
     name = "likert"
     schema = LikertQuestionSchema
 
@@ -332,15 +334,6 @@ class Likert(QuestionType):
 
     def condition_codes(self, question: dict[str, Any]) -> set[str]:
         return _scale_codes(question["scale"])
-
-    def validate(self, question: dict[str, Any], value: Any) -> str:
-        return _choose(self.condition_codes(question), value)
-
-    def selected(self, value: Any) -> set[str]:
-        return {value}
-
-    def storage(self, question: dict[str, Any], value: Any) -> list[StoredValue]:
-        return [StoredValue(option=value)]
 
 
 # -- matrix ---------------------------------------------------------------------------------
