@@ -104,8 +104,9 @@ def driver_cursor(connection: Connection) -> Iterator[Any]:
     """A cursor of the connection's own driver, closed after the block: statements run as written,
     without SQLAlchemy's per-statement work (issue 7). The driver's errors are raised as SQLAlchemy's,
     without the parameters, as any statement's would be (so a failed disk still answers 503). A lost
-    connection is handled as SQLAlchemy handles it: this connection is discarded, and so is every
-    connection waiting in the pool (they predate the loss), so that the next request connects anew.
+    connection has the effect SQLAlchemy's own handling gives it (which marks the pool's older
+    connections stale through a private call): this connection is discarded, and the pool's waiting
+    connections, which predate the loss, are closed with it, so that the next request connects anew.
     """
     dialect = connection.dialect
     driver_error = dialect.loaded_dbapi.Error
